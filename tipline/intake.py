@@ -1,0 +1,153 @@
+"""Storing tips and messages: the shared core of SMS and web intake.
+
+Plain functions over a session and a vault; the caller commits. Text is sealed before it
+reaches any column, so nothing a student sends is stored in the clear (PostgreSQL text columns
+could not hold a NUL byte anyway).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tipline import audit
+from tipline.db import new_id
+from tipline.errors import TiplineError, UnknownSchool
+from tipline.models import Message, School, Tip, Tipster
+from tipline.vault import Vault
+
+MAX_TEXT = 10_000  # characters kept of one message; longer input is cut, never rejected silently
+
+
+class IntakeError(TiplineError):
+    """A tip cannot be taken as sent; the message is safe to show the student."""
+
+
+@dataclass(frozen=True)
+class ConversationEntry:
+    direction: str  # "in" (student) or "out" (staff)
+    text: str
+    at: datetime
+    channel: str
+
+
+def school_by_slug(session: Session, slug: str) -> School:
+    school = session.scalars(select(School).where(School.slug == slug, School.active)).first()
+    if school is None:
+        raise UnknownSchool(f"no school {slug!r}")
+    return school
+
+
+def school_by_number(session: Session, number: str) -> School:
+    school = session.scalars(
+        select(School).where(School.sms_number == number, School.active)
+    ).first()
+    if school is None:
+        raise UnknownSchool("no school uses that number")
+    return school
+
+
+def clean_text(text: str) -> str:
+    """Drop NULs and unpaired surrogates, cap the length; the rest is kept as sent."""
+    text = text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    return text[:MAX_TEXT]
+
+
+def new_code(session: Session, school_id: int) -> str:
+    """A random `T` code unique within the school: 4 digits while they are plentiful, then more.
+
+    Random, not sequential, so a code says nothing about how many tips a school receives.
+    """
+    for digits in (4, 4, 4, 5, 5, 6, 6, 7, 8):
+        code = f"T{secrets.randbelow(9 * 10 ** (digits - 1)) + 10 ** (digits - 1)}"
+        taken = session.scalar(select(Tip.id).where(Tip.school_id == school_id, Tip.code == code))
+        if taken is None:
+            return code
+    raise IntakeError("could not allocate a tip code")  # pragma: no cover - 10^-20 odds
+
+
+def create_tip(
+    session: Session,
+    vault: Vault,
+    *,
+    school: School,
+    text: str,
+    source: str,
+    verdict: Any,
+    tipster: Tipster | None,
+    now: datetime,
+) -> Tip:
+    """Seal and add a tip with its verdict and the outbox mark; the caller commits."""
+    tip = Tip(
+        id=new_id(), school=school, school_id=school.id, code=new_code(session, school.id),
+        source=source, severity=verdict.severity, category=verdict.category,
+        language=verdict.language, status="new", tipster=tipster, data_key=vault.new_data_key(),
+        created_at=now, last_activity_at=now, needs_routing=True, message_count=1,
+    )
+    vault.put(tip, "body", clean_text(text))
+    vault.put(tip, "triage", json.dumps(verdict_details(verdict), ensure_ascii=False))
+    session.add(tip)
+    audit.record(session, "student", "tip.created", tip.id, code=tip.code, source=source,
+                 severity=tip.severity, category=tip.category)
+    return tip
+
+
+def verdict_details(verdict: Any) -> dict[str, Any]:
+    """The parts of a verdict that quote the tip (reasons, spans): sealed with the tip."""
+    data = verdict.to_dict()
+    return {"reasons": data.get("reasons", []), "spans": data.get("spans", []),
+            "language": data.get("language")}
+
+
+def add_message(
+    session: Session,
+    vault: Vault,
+    tip: Tip,
+    *,
+    direction: str,
+    channel: str,
+    text: str,
+    now: datetime,
+    author_staff_id: int | None = None,
+    author_user_id: int | None = None,
+) -> Message:
+    """Seal and add one conversation message; a student message re-opens the tip's activity."""
+    msg = Message(
+        id=new_id(), tip_id=tip.id, direction=direction, channel=channel,
+        author_staff_id=author_staff_id, author_user_id=author_user_id,
+        data_key=vault.new_data_key(), created_at=now,
+    )
+    vault.put(msg, "body", clean_text(text))
+    session.add(msg)
+    tip.last_activity_at = now
+    if direction == "in":
+        tip.message_count += 1
+    return msg
+
+
+def tip_text(vault: Vault, tip: Tip) -> str:
+    return vault.get_text(tip, "body") or ""
+
+
+def tip_triage(vault: Vault, tip: Tip) -> dict[str, Any]:
+    raw = vault.get_text(tip, "triage")
+    return json.loads(raw) if raw else {}
+
+
+def conversation(session: Session, vault: Vault, tip: Tip) -> list[ConversationEntry]:
+    """The whole conversation, the tip's first text included, oldest first."""
+    entries = [ConversationEntry("in", tip_text(vault, tip), tip.created_at, tip.source)]
+    for msg in session.scalars(
+        select(Message).where(Message.tip_id == tip.id).order_by(Message.created_at, Message.id)
+    ):
+        entries.append(
+            ConversationEntry(msg.direction, vault.get_text(msg, "body") or "", msg.created_at,
+                              msg.channel)
+        )
+    return entries

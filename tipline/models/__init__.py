@@ -1,0 +1,30 @@
+"""SQLAlchemy 2.0 typed models, one module per group of nouns."""
+
+from tipline.models.audit import AuditEvent
+from tipline.models.keys import DataKey, NamedSecret
+from tipline.models.ops import Setting, WorkerLease
+from tipline.models.outbox import OutboundMessage
+from tipline.models.school import Policy, School, Shift, Staff, staff_schools
+from tipline.models.tip import Attachment, InboundSid, Message, Tip, Tipster
+from tipline.models.user import User, user_schools
+
+__all__ = [
+    "Attachment",
+    "AuditEvent",
+    "DataKey",
+    "InboundSid",
+    "Message",
+    "NamedSecret",
+    "OutboundMessage",
+    "Policy",
+    "School",
+    "Setting",
+    "Shift",
+    "Staff",
+    "Tip",
+    "Tipster",
+    "User",
+    "WorkerLease",
+    "staff_schools",
+    "user_schools",
+]

@@ -1,0 +1,1 @@
+"""Monitoring endpoints for load balancers and uptime checks."""

@@ -1,0 +1,139 @@
+"""Process settings from the environment: a pure function over a mapping, plus instance secrets."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tipline.errors import ConfigError
+
+PACKAGED_CONFIG = Path(__file__).resolve().parent / "defaults" / "example.toml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a process needs that comes from its environment."""
+
+    instance_path: Path
+    config_path: Path
+    database_url: str
+    redis_url: str | None
+    secret_key: str
+    master_keys: tuple[tuple[str, bytes], ...] = field(repr=False)
+    public_url: str = "http://127.0.0.1:5000"
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = field(default=None, repr=False)
+    twilio_api_base_url: str = "https://api.twilio.com"
+    smtp_url: str | None = field(default=None, repr=False)
+    mail_from: str = "tipline@localhost"
+    log_level: str = "INFO"
+
+    @property
+    def twilio_enabled(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token)
+
+
+def parse_master_keys(raw: str, variable: str = "TIPLINE_MASTER_KEYS") -> tuple[tuple[str, bytes], ...]:
+    """Parse `id:base64key,...`; each key must be 32 bytes and each id unique."""
+    keys: list[tuple[str, bytes]] = []
+    for n, item in enumerate(part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        key_id, sep, b64 = item.partition(":")
+        if not sep or not key_id or not key_id.replace("-", "").replace("_", "").isalnum():
+            raise ConfigError(f"{variable}: entry {n + 1} must look like id:base64key")
+        try:
+            key = base64.b64decode(b64, validate=True)
+        except (binascii.Error, ValueError):
+            raise ConfigError(f"{variable}: key {key_id!r} is not valid base64") from None
+        if len(key) != 32:
+            raise ConfigError(f"{variable}: key {key_id!r} must be 32 bytes, not {len(key)}")
+        if any(key_id == seen for seen, _ in keys):
+            raise ConfigError(f"{variable}: key id {key_id!r} appears twice")
+        keys.append((key_id, key))
+    if not keys:
+        raise ConfigError(f"{variable}: no keys given")
+    return tuple(keys)
+
+
+def new_master_key_entry(key_id: str) -> str:
+    """A fresh `id:base64key` entry for TIPLINE_MASTER_KEYS."""
+    return f"{key_id}:{base64.b64encode(secrets.token_bytes(32)).decode()}"
+
+
+def _instance_secret(instance: Path, name: str, make: str) -> str:
+    """Read a secret file from the instance folder, creating it (mode 0600) on first use."""
+    path = instance / name
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    instance.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(make + "\n")
+    return make
+
+
+def load_settings(env: Mapping[str, str], *, cwd: Path | None = None) -> Settings:
+    """Build Settings from environment variables; secrets missing there come from `instance/`."""
+    base = cwd or Path.cwd()
+    instance = Path(env.get("TIPLINE_INSTANCE", base / "instance")).resolve()
+
+    if "TIPLINE_CONFIG" in env:
+        config_path = Path(env["TIPLINE_CONFIG"])
+        if not config_path.is_absolute():
+            config_path = base / config_path
+    else:
+        local = base / "config" / "example.toml"
+        config_path = local if local.exists() else PACKAGED_CONFIG
+
+    database_url = env.get("TIPLINE_DATABASE_URL") or f"sqlite:///{instance / 'tipline.db'}"
+    database_url = normalize_database_url(database_url)
+
+    if env.get("TIPLINE_MASTER_KEYS"):
+        master_keys = parse_master_keys(env["TIPLINE_MASTER_KEYS"])
+    else:
+        raw = _instance_secret(instance, "master_keys", new_master_key_entry("dev1"))
+        master_keys = parse_master_keys(raw, f"{instance / 'master_keys'}")
+
+    secret_key = env.get("TIPLINE_SECRET_KEY") or _instance_secret(
+        instance, "secret_key", secrets.token_urlsafe(48)
+    )
+
+    public_url = env.get("TIPLINE_PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/")
+    if not public_url.startswith(("http://", "https://")):
+        raise ConfigError("TIPLINE_PUBLIC_URL: must start with http:// or https://")
+
+    level = env.get("TIPLINE_LOG_LEVEL", "INFO").upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ConfigError("TIPLINE_LOG_LEVEL: one of DEBUG, INFO, WARNING, ERROR")
+
+    return Settings(
+        instance_path=instance,
+        config_path=config_path,
+        database_url=database_url,
+        redis_url=env.get("TIPLINE_REDIS_URL") or None,
+        secret_key=secret_key,
+        master_keys=master_keys,
+        public_url=public_url,
+        twilio_account_sid=env.get("TWILIO_ACCOUNT_SID") or None,
+        twilio_auth_token=env.get("TWILIO_AUTH_TOKEN") or None,
+        twilio_api_base_url=env.get("TWILIO_API_BASE_URL", "https://api.twilio.com").rstrip("/"),
+        smtp_url=env.get("TIPLINE_SMTP_URL") or None,
+        mail_from=env.get("TIPLINE_MAIL_FROM", "tipline@localhost"),
+        log_level=level,
+    )
+
+
+def normalize_database_url(url: str) -> str:
+    """Let a plain `postgresql://` URL use the psycopg 3 driver the project installs."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url

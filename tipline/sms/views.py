@@ -1,0 +1,7 @@
+"""Twilio webhooks."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("sms", __name__, url_prefix="/sms")

@@ -1,0 +1,42 @@
+"""gunicorn, embedded, serving the app factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+from tipline import create_app
+
+
+class TiplineServer(BaseApplication):  # type: ignore[misc]
+    """gunicorn without a config file: the options given here, no access log (no IPs logged)."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        return create_app()
+
+
+def run_gunicorn(host: str, port: int, workers: int, threads: int = 1) -> None:
+    create_app()  # fail fast, in the parent, on bad settings
+    TiplineServer({
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread" if threads > 1 else "sync",
+        "accesslog": None,
+        "timeout": 30,
+        "graceful_timeout": 10,
+        "keepalive": 5,
+        "preload_app": False,
+        "proc_name": "tipline-web",
+        "forwarded_allow_ips": "127.0.0.1",
+    }).run()

@@ -1,0 +1,1 @@
+"""rq entry points and the worker process for tipline."""
