@@ -62,9 +62,10 @@ def database_url(workdir: Path) -> Iterator[str]:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     yield url.set(database=name).render_as_string(hide_password=False)
     with admin.connect() as conn:
-        conn.execute(text(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"
-        ), {"n": name})
+        conn.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+            {"n": name},
+        )
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
     admin.dispose()
 
@@ -188,8 +189,12 @@ def fake_twilio() -> Iterator[FakeTwilio]:
 
 @pytest.fixture
 def twilio_env(env: dict[str, str], fake_twilio: FakeTwilio) -> dict[str, str]:
-    return {**env, "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-            "TWILIO_API_BASE_URL": fake_twilio.url}
+    return {
+        **env,
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "TWILIO_API_BASE_URL": fake_twilio.url,
+    }
 
 
 @pytest.fixture
@@ -210,9 +215,19 @@ def sign(path: str, params: dict[str, Any], token: str = AUTH_TOKEN) -> str:
     return str(RequestValidator(token).compute_signature(PUBLIC_URL + path, params))
 
 
-def sms_params(body: str, from_: str = "+15551230001", to: str = "+15550000100",
-               sid: str | None = None, **extra: str) -> dict[str, str]:
+def sms_params(
+    body: str,
+    from_: str = "+15551230001",
+    to: str = "+15550000100",
+    sid: str | None = None,
+    **extra: str,
+) -> dict[str, str]:
     return {
-        "MessageSid": sid or "SM" + uuid.uuid4().hex, "AccountSid": ACCOUNT_SID,
-        "From": from_, "To": to, "Body": body, "NumMedia": "0", **extra,
+        "MessageSid": sid or "SM" + uuid.uuid4().hex,
+        "AccountSid": ACCOUNT_SID,
+        "From": from_,
+        "To": to,
+        "Body": body,
+        "NumMedia": "0",
+        **extra,
     }

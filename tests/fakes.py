@@ -51,13 +51,21 @@ class FakeTwilio:
                 return 200, body, ctype
             if self.failures:
                 code = self.failures.pop(0)
-                return code, json.dumps({"code": 20500, "message": "fake failure",
-                                         "status": code}).encode(), "application/json"
+                return (
+                    code,
+                    json.dumps({"code": 20500, "message": "fake failure", "status": code}).encode(),
+                    "application/json",
+                )
             self.counter += 1
             kind = "CA" if req.path.endswith("/Calls.json") else "SM"
             sid = f"{kind}{self.counter:032x}"
-            payload: dict[str, Any] = {"sid": sid, "status": "queued", "to": req.form.get("To"),
-                                       "from": req.form.get("From"), "error_code": None}
+            payload: dict[str, Any] = {
+                "sid": sid,
+                "status": "queued",
+                "to": req.form.get("To"),
+                "from": req.form.get("From"),
+                "error_code": None,
+            }
             return 201, json.dumps(payload).encode(), "application/json"
 
 
@@ -79,9 +87,9 @@ def start_fake_twilio() -> FakeTwilio:
             self.end_headers()
             self.wfile.write(body)
 
-        do_GET = do_POST = _serve  # noqa: N815
+        do_GET = do_POST = _serve
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             return
 
     fake.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

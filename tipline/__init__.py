@@ -79,3 +79,4 @@ def _configure_logging(level: str) -> None:
     logging.getLogger("workers").setLevel(level)
     # Werkzeug's access log prints client IPs and paths; tip routes must never log IPs.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)

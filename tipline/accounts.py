@@ -24,7 +24,7 @@ class AccountError(TiplineError):
 def set_totp_secret(vault: Vault, user: User, secret: str | None) -> None:
     """Store a TOTP secret sealed under the user's own data key (None removes it)."""
     if secret is None:
-        user._totp_secret, user.data_key = None, None  # noqa: SLF001
+        user._totp_secret, user.data_key = None, None
         return
     cleaned = secret.replace(" ", "").upper()
     try:
@@ -35,22 +35,29 @@ def set_totp_secret(vault: Vault, user: User, secret: str | None) -> None:
         raise AccountError("--totp-secret must be at least 16 base32 characters (80 bits)")
     dk = vault.new_data_key()
     user.data_key = dk
-    user._totp_secret = vault.seal_for(  # noqa: SLF001
+    user._totp_secret = vault.seal_for(
         "app_user", "totp_secret", str(user.id), dk, cleaned.encode()
     )
 
 
 def totp_secret(vault: Vault, user: User) -> str | None:
-    if user._totp_secret is None or user.data_key is None:  # noqa: SLF001
+    if user._totp_secret is None or user.data_key is None:
         return None
-    raw = vault.open_for("app_user", "totp_secret", str(user.id), user.data_key,
-                         user._totp_secret)  # noqa: SLF001
+    raw = vault.open_for("app_user", "totp_secret", str(user.id), user.data_key, user._totp_secret)
     return raw.decode()
 
 
-def upsert_user(session: Session, vault: Vault, *, email: str, role: str, password: str,
-                schools: list[str], totp_secret: str | None = None,
-                staff_key: str | None = None) -> tuple[User, bool]:
+def upsert_user(
+    session: Session,
+    vault: Vault,
+    *,
+    email: str,
+    role: str,
+    password: str,
+    schools: list[str],
+    totp_secret: str | None = None,
+    staff_key: str | None = None,
+) -> tuple[User, bool]:
     """Create the login, or update role, password, schools, TOTP and staff link in place."""
     email = email.strip().lower()
     if "@" not in email or len(email) > 254:

@@ -151,7 +151,9 @@ class _Entry:
     def check_keys(self, allowed: set[str]) -> None:
         for key in self.raw:
             if key not in allowed:
-                raise self.fail(key, f"unknown field (expected one of: {', '.join(sorted(allowed))})")
+                raise self.fail(
+                    key, f"unknown field (expected one of: {', '.join(sorted(allowed))})"
+                )
 
     def get(self, name: str, kind: type, default: object = ..., *, required: bool = True) -> Any:
         if name not in self.raw:
@@ -163,7 +165,7 @@ class _Entry:
             raise self.fail(name, "must be an integer")
         if not isinstance(value, kind):
             raise self.fail(name, f"must be {'a list' if kind is list else kind.__name__}")
-        if kind is str and required and not value.strip():
+        if isinstance(value, str) and required and not value.strip():
             raise self.fail(name, "must not be empty")
         return value
 
@@ -188,8 +190,18 @@ def _entries(doc: Mapping[str, Any], source: str, table: str) -> list[_Entry]:
 
 
 def _school(e: _Entry) -> SchoolConfig:
-    e.check_keys({"slug", "name", "timezone", "sms_number", "fallback", "monitored",
-                  "followup_window", "alert_text"})
+    e.check_keys(
+        {
+            "slug",
+            "name",
+            "timezone",
+            "sms_number",
+            "fallback",
+            "monitored",
+            "followup_window",
+            "alert_text",
+        }
+    )
     slug = e.get("slug", str)
     if not _SLUG.match(slug):
         raise e.fail("slug", "use lowercase letters, digits and dashes")
@@ -208,8 +220,9 @@ def _school(e: _Entry) -> SchoolConfig:
         sms_number=e.convert("sms_number", normalize_phone, e.get("sms_number", str)),
         fallback=e.strings("fallback", ("role:admin",)),
         monitored=e.get("monitored", str, None),
-        followup_window=e.convert("followup_window", parse_duration,
-                                  e.get("followup_window", str, "72h")),
+        followup_window=e.convert(
+            "followup_window", parse_duration, e.get("followup_window", str, "72h")
+        ),
         alert_text=alert_text,
     )
 
@@ -242,6 +255,8 @@ def _shift(e: _Entry) -> ShiftConfig:
     if duty not in ROLES:
         raise e.fail("duty", f"unknown duty {duty!r} (one of {', '.join(ROLES)})")
     days = tuple(d.lower() for d in e.strings("days", ("all",)))
+    if not days:
+        raise e.fail("days", 'must name at least one day (or ["all"])')
     if days == ("all",):
         days = DAYS
     for d in days:
@@ -324,12 +339,15 @@ def _unique(entries: list[_Entry], items: list[Any], attr: str) -> None:
         seen.add(value)
 
 
-def parse_district(doc: Mapping[str, Any], source: str = "<config>") -> DistrictConfig:
+def parse_district(  # noqa: PLR0912 - one pass of cross-checks reads best in order
+doc: Mapping[str, Any], source: str = "<config>") -> DistrictConfig:
     """Validate a parsed TOML document into a DistrictConfig (cross-references included)."""
     allowed = {"school", "staff", "shift", "policy", "triage"}
     for key in doc:
         if key not in allowed:
-            raise ConfigError(f"{source}: unknown table {key!r} (expected: {', '.join(sorted(allowed))})")
+            raise ConfigError(
+                f"{source}: unknown table {key!r} (expected: {', '.join(sorted(allowed))})"
+            )
 
     school_entries = _entries(doc, source, "school")
     if not school_entries:
@@ -371,8 +389,8 @@ def parse_district(doc: Mapping[str, Any], source: str = "<config>") -> District
             for target in step.notify:
                 if target.startswith("staff:") and target[6:] not in staff_ids:
                     raise e.fail("step", f"notify target {target!r}: unknown staff id")
-    for e, s in zip(school_entries, schools, strict=True):
-        for target in s.fallback:
+    for e, school in zip(school_entries, schools, strict=True):
+        for target in school.fallback:
             e.convert("fallback", validate_target, target)
             if target.startswith("staff:") and target[6:] not in staff_ids:
                 raise e.fail("fallback", f"{target!r}: unknown staff id")
@@ -384,13 +402,17 @@ def parse_district(doc: Mapping[str, Any], source: str = "<config>") -> District
         _check_triage(triage, source)
 
     return DistrictConfig(
-        schools=tuple(schools), staff=tuple(staff), shifts=tuple(shifts),
-        policies=tuple(policies), triage=triage, source=source,
+        schools=tuple(schools),
+        staff=tuple(staff),
+        shifts=tuple(shifts),
+        policies=tuple(policies),
+        triage=triage,
+        source=source,
     )
 
 
 def _check_triage(table: Mapping[str, Any], source: str) -> None:
-    """Validate the district's triage words by compiling them (the triage module owns the schema)."""
+    """Validate the district's triage words by compiling them (triage owns the schema)."""
     from tipline import triage  # noqa: PLC0415 - keeps config parsing importable on its own
 
     try:

@@ -85,24 +85,46 @@ def create_tip(
 ) -> Tip:
     """Seal and add a tip with its verdict and the outbox mark; the caller commits."""
     tip = Tip(
-        id=new_id(), school=school, school_id=school.id, code=new_code(session, school.id),
-        source=source, severity=verdict.severity, category=verdict.category,
-        language=verdict.language, status="new", tipster=tipster, data_key=vault.new_data_key(),
-        created_at=now, last_activity_at=now, needs_routing=True, message_count=1,
+        id=new_id(),
+        school=school,
+        school_id=school.id,
+        code=new_code(session, school.id),
+        source=source,
+        severity=verdict.severity,
+        category=verdict.category,
+        language=verdict.language,
+        status="new",
+        tipster=tipster,
+        data_key=vault.new_data_key(),
+        created_at=now,
+        last_activity_at=now,
+        needs_routing=True,
+        message_count=1,
     )
     vault.put(tip, "body", clean_text(text))
     vault.put(tip, "triage", json.dumps(verdict_details(verdict), ensure_ascii=False))
     session.add(tip)
-    audit.record(session, "student", "tip.created", tip.id, code=tip.code, source=source,
-                 severity=tip.severity, category=tip.category)
+    audit.record(
+        session,
+        "student",
+        "tip.created",
+        tip.id,
+        code=tip.code,
+        source=source,
+        severity=tip.severity,
+        category=tip.category,
+    )
     return tip
 
 
 def verdict_details(verdict: Any) -> dict[str, Any]:
     """The parts of a verdict that quote the tip (reasons, spans): sealed with the tip."""
     data = verdict.to_dict()
-    return {"reasons": data.get("reasons", []), "spans": data.get("spans", []),
-            "language": data.get("language")}
+    return {
+        "reasons": data.get("reasons", []),
+        "spans": data.get("spans", []),
+        "language": data.get("language"),
+    }
 
 
 def add_message(
@@ -119,9 +141,14 @@ def add_message(
 ) -> Message:
     """Seal and add one conversation message; a student message re-opens the tip's activity."""
     msg = Message(
-        id=new_id(), tip_id=tip.id, direction=direction, channel=channel,
-        author_staff_id=author_staff_id, author_user_id=author_user_id,
-        data_key=vault.new_data_key(), created_at=now,
+        id=new_id(),
+        tip_id=tip.id,
+        direction=direction,
+        channel=channel,
+        author_staff_id=author_staff_id,
+        author_user_id=author_user_id,
+        data_key=vault.new_data_key(),
+        created_at=now,
     )
     vault.put(msg, "body", clean_text(text))
     session.add(msg)
@@ -147,7 +174,8 @@ def conversation(session: Session, vault: Vault, tip: Tip) -> list[ConversationE
         select(Message).where(Message.tip_id == tip.id).order_by(Message.created_at, Message.id)
     ):
         entries.append(
-            ConversationEntry(msg.direction, vault.get_text(msg, "body") or "", msg.created_at,
-                              msg.channel)
+            ConversationEntry(
+                msg.direction, vault.get_text(msg, "body") or "", msg.created_at, msg.channel
+            )
         )
     return entries

@@ -24,8 +24,11 @@ def enqueue_route_tip(svc: Services, tip_id: str, code: str = "") -> bool:
             jobs.route_tip, tip_id, job_id=f"route-{tip_id}", result_ttl=0, failure_ttl=86400
         )
     except (RedisError, OSError) as e:
-        log.warning("queue unavailable (%s); tip %s stays marked for the sweeper",
-                    type(e).__name__, code or tip_id)
+        log.warning(
+            "queue unavailable (%s); tip %s stays marked for the sweeper",
+            type(e).__name__,
+            code or tip_id,
+        )
         return False
     return True
 
@@ -39,7 +42,10 @@ def enqueue_fetch_media(svc: Services, attachment_id: str) -> bool:
             jobs.fetch_media, attachment_id, job_id=f"media-{attachment_id}", failure_ttl=86400
         )
     except (RedisError, OSError) as e:
-        log.warning("queue unavailable (%s); attachment %s waits for the sweeper",
-                    type(e).__name__, attachment_id)
+        log.warning(
+            "queue unavailable (%s); attachment %s waits for the sweeper",
+            type(e).__name__,
+            attachment_id,
+        )
         return False
     return True

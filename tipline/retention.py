@@ -1,4 +1,4 @@
-"""Retention: crypto-shred what the district no longer keeps (`tipline purge`, daily in the worker)."""
+"""Retention: crypto-shred what the district no longer keeps (`tipline purge`, daily)."""
 
 from __future__ import annotations
 
@@ -22,24 +22,30 @@ class PurgeResult:
     forgotten_sids: int
 
     def describe(self) -> str:
-        return (f"shredded {self.shredded_tips} closed tips; "
-                f"forgot {self.forgotten_sids} old message ids")
+        return (
+            f"shredded {self.shredded_tips} closed tips; "
+            f"forgot {self.forgotten_sids} old message ids"
+        )
 
 
-def apply_retention(session: Session, now: datetime | None = None,
-                    keep_closed: timedelta = CLOSED_TIP_RETENTION) -> PurgeResult:
-    """Delete the data keys of tips closed longer than `keep_closed`: their text is gone for good."""
+def apply_retention(
+    session: Session, now: datetime | None = None, keep_closed: timedelta = CLOSED_TIP_RETENTION
+) -> PurgeResult:
+    """Delete the data keys of tips closed longer than `keep_closed`: their text is gone."""
     now = now or utcnow()
     tips = session.scalars(
-        select(Tip).where(Tip.status == "closed", Tip.last_activity_at < now - keep_closed,
-                          Tip.data_key_id.is_not(None))
+        select(Tip).where(
+            Tip.status == "closed",
+            Tip.last_activity_at < now - keep_closed,
+            Tip.data_key_id.is_not(None),
+        )
     ).all()
     for tip in tips:
         key_ids = {tip.data_key_id}
         key_ids |= set(session.scalars(select(Message.data_key_id).where(Message.tip_id == tip.id)))
-        key_ids |= set(session.scalars(
-            select(Attachment.data_key_id).where(Attachment.tip_id == tip.id)
-        ))
+        key_ids |= set(
+            session.scalars(select(Attachment.data_key_id).where(Attachment.tip_id == tip.id))
+        )
         key_ids.discard(None)
         session.execute(delete(DataKey).where(DataKey.id.in_(key_ids)))
         audit.record(session, "system", "tip.shredded", tip.id, code=tip.code)

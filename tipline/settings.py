@@ -38,7 +38,9 @@ class Settings:
         return bool(self.twilio_account_sid and self.twilio_auth_token)
 
 
-def parse_master_keys(raw: str, variable: str = "TIPLINE_MASTER_KEYS") -> tuple[tuple[str, bytes], ...]:
+def parse_master_keys(
+    raw: str, variable: str = "TIPLINE_MASTER_KEYS"
+) -> tuple[tuple[str, bytes], ...]:
     """Parse `id:base64key,...`; each key must be 32 bytes and each id unique."""
     keys: list[tuple[str, bytes]] = []
     for n, item in enumerate(part.strip() for part in raw.split(",")):

@@ -71,6 +71,9 @@ def sweep_once(
         result.extra[name] = hook(session, now)
         session.commit()
     if result.tips:
-        log.warning("sweeper re-enqueued %d unrouted tips: %s", len(result.tips),
-                    ", ".join(result.tips[:20]))
+        log.warning(
+            "sweeper re-enqueued %d unrouted tips: %s",
+            len(result.tips),
+            ", ".join(result.tips[:20]),
+        )
     return result

@@ -27,12 +27,17 @@ class SyncReport:
 
 def policy_steps(policy: PolicyConfig) -> list[dict[str, Any]]:
     return [
-        {"notify": list(s.notify), "channels": list(s.channels), "wait": int(s.wait.total_seconds())}
+        {
+            "notify": list(s.notify),
+            "channels": list(s.channels),
+            "wait": int(s.wait.total_seconds()),
+        }
         for s in policy.steps
     ]
 
 
-def sync_district(session: Session, district: DistrictConfig) -> SyncReport:
+def sync_district(  # noqa: PLR0912 - schools, staff, shifts, policies in one pass
+session: Session, district: DistrictConfig) -> SyncReport:
     """Create or update schools, staff, shifts and policies; missing ones are deactivated/removed.
 
     Schools and staff are never deleted (tips and audit events refer to them); shifts and
@@ -60,10 +65,10 @@ def sync_district(session: Session, district: DistrictConfig) -> SyncReport:
 
     staff = {s.key: s for s in session.scalars(select(Staff))}
     # Free phone numbers first, so two people can swap phones in one sync.
-    for row in staff.values():
-        cfg_staff = district.staff_member(row.key)
-        if cfg_staff is None or cfg_staff.phone != row.phone:
-            row.phone = None
+    for member in staff.values():
+        cfg_staff = district.staff_member(member.key)
+        if cfg_staff is None or cfg_staff.phone != member.phone:
+            member.phone = None
     session.flush()
     for cfg_s in district.staff:
         srow = staff.get(cfg_s.id)
@@ -71,7 +76,12 @@ def sync_district(session: Session, district: DistrictConfig) -> SyncReport:
             srow = staff[cfg_s.id] = Staff(key=cfg_s.id)
             session.add(srow)
             report.created.append(f"staff {cfg_s.id}")
-        srow.name, srow.role, srow.phone, srow.email = cfg_s.name, cfg_s.role, cfg_s.phone, cfg_s.email
+        srow.name, srow.role, srow.phone, srow.email = (
+            cfg_s.name,
+            cfg_s.role,
+            cfg_s.phone,
+            cfg_s.email,
+        )
         srow.active = True
         srow.schools = [schools[slug] for slug in cfg_s.schools]
     for key, srow in staff.items():
@@ -83,18 +93,31 @@ def sync_district(session: Session, district: DistrictConfig) -> SyncReport:
 
     session.execute(delete(Shift))
     for i, sh in enumerate(district.shifts):
-        session.add(Shift(
-            position=i, school_id=schools[sh.school].id, staff_id=staff[sh.staff].id,
-            duty=sh.duty, days=list(sh.days), start=sh.start.strftime("%H:%M"),
-            end=sh.end.strftime("%H:%M"),
-        ))
+        session.add(
+            Shift(
+                position=i,
+                school_id=schools[sh.school].id,
+                staff_id=staff[sh.staff].id,
+                duty=sh.duty,
+                days=list(sh.days),
+                start=sh.start.strftime("%H:%M"),
+                end=sh.end.strftime("%H:%M"),
+            )
+        )
     session.execute(delete(Policy))
     session.flush()
     for i, p in enumerate(district.policies):
-        session.add(Policy(
-            position=i, name=p.name, severities=list(p.severity), categories=list(p.categories),
-            schools=list(p.schools), repeat=p.repeat, steps=policy_steps(p),
-        ))
+        session.add(
+            Policy(
+                position=i,
+                name=p.name,
+                severities=list(p.severity),
+                categories=list(p.categories),
+                schools=list(p.schools),
+                repeat=p.repeat,
+                steps=policy_steps(p),
+            )
+        )
     setting = session.get(Setting, TRIAGE_SETTING)
     if setting is None:
         session.add(Setting(name=TRIAGE_SETTING, value=dict(district.triage)))
@@ -115,16 +138,22 @@ def district_from_db(session: Session) -> DistrictConfig:
     doc: dict[str, Any] = {
         "school": [
             {
-                "slug": s.slug, "name": s.name, "timezone": s.timezone,
-                "sms_number": s.sms_number, "fallback": list(s.fallback),
-                "followup_window": f"{s.followup_window_s}s", "alert_text": s.alert_text,
+                "slug": s.slug,
+                "name": s.name,
+                "timezone": s.timezone,
+                "sms_number": s.sms_number,
+                "fallback": list(s.fallback),
+                "followup_window": f"{s.followup_window_s}s",
+                "alert_text": s.alert_text,
                 **({"monitored": s.monitored} if s.monitored else {}),
             }
             for s in schools
         ],
         "staff": [
             {
-                "id": s.key, "name": s.name, "role": s.role,
+                "id": s.key,
+                "name": s.name,
+                "role": s.role,
                 "schools": [sc.slug for sc in s.schools if sc.id in slug_of],
                 **({"phone": s.phone} if s.phone else {}),
                 **({"email": s.email} if s.email else {}),
@@ -133,16 +162,23 @@ def district_from_db(session: Session) -> DistrictConfig:
         ],
         "shift": [
             {
-                "school": slug_of[sh.school_id], "staff": by_id[sh.staff_id].key, "duty": sh.duty,
-                "days": list(sh.days), "start": sh.start, "end": sh.end,
+                "school": slug_of[sh.school_id],
+                "staff": by_id[sh.staff_id].key,
+                "duty": sh.duty,
+                "days": list(sh.days),
+                "start": sh.start,
+                "end": sh.end,
             }
             for sh in session.scalars(select(Shift).order_by(Shift.position))
             if sh.school_id in slug_of and sh.staff_id in by_id
         ],
         "policy": [
             {
-                "name": p.name, "severity": list(p.severities), "categories": list(p.categories),
-                "schools": list(p.schools), "repeat": p.repeat,
+                "name": p.name,
+                "severity": list(p.severities),
+                "categories": list(p.categories),
+                "schools": list(p.schools),
+                "repeat": p.repeat,
                 "step": [
                     {"notify": st["notify"], "channels": st["channels"], "wait": f"{st['wait']}s"}
                     for st in p.steps

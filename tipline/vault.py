@@ -15,7 +15,7 @@ from tipline import crypto
 from tipline.db import new_id
 from tipline.models.keys import DataKey, NamedSecret
 
-LOOKUP_SECRET = "lookup"
+LOOKUP_SECRET = "lookup"  # noqa: S105 - the name of a row, not a secret
 PURPOSES = ("phone", "sid", "ratelimit", "receipt")
 
 
@@ -109,7 +109,9 @@ class Vault:
             secret = session.get(NamedSecret, LOOKUP_SECRET)
             if secret is None:
                 raise NotInitialized("the lookup key is missing: run `tipline init`")
-            root = self.keyring.unwrap(secret.master_key_id, secret.wrapped, f"secret:{secret.name}")
+            root = self.keyring.unwrap(
+                secret.master_key_id, secret.wrapped, f"secret:{secret.name}"
+            )
             subkey = self._subkeys[purpose] = crypto.subkey(root, purpose)
         return crypto.keyed_hash(subkey, value)
 
@@ -137,5 +139,3 @@ class Vault:
             count += len(keys)
             session.flush()
         return count
-
-

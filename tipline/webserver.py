@@ -27,16 +27,18 @@ class TiplineServer(BaseApplication):  # type: ignore[misc]
 
 def run_gunicorn(host: str, port: int, workers: int, threads: int = 1) -> None:
     create_app()  # fail fast, in the parent, on bad settings
-    TiplineServer({
-        "bind": f"{host}:{port}",
-        "workers": workers,
-        "threads": threads,
-        "worker_class": "gthread" if threads > 1 else "sync",
-        "accesslog": None,
-        "timeout": 30,
-        "graceful_timeout": 10,
-        "keepalive": 5,
-        "preload_app": False,
-        "proc_name": "tipline-web",
-        "forwarded_allow_ips": "127.0.0.1",
-    }).run()
+    TiplineServer(
+        {
+            "bind": f"{host}:{port}",
+            "workers": workers,
+            "threads": threads,
+            "worker_class": "gthread" if threads > 1 else "sync",
+            "accesslog": None,
+            "timeout": 30,
+            "graceful_timeout": 10,
+            "keepalive": 5,
+            "preload_app": False,
+            "proc_name": "tipline-web",
+            "forwarded_allow_ips": "127.0.0.1",
+        }
+    ).run()

@@ -28,14 +28,16 @@ class Sweeper(threading.Thread):
         self.stopping = threading.Event()
 
     def run(self) -> None:
-        from tipline.extensions import db  # noqa: PLC0415
+        from tipline.extensions import db, dbsession  # noqa: PLC0415
 
         svc = services(self.app)
         while not self.stopping.is_set():
             with self.app.app_context():
                 try:
                     sweeper.sweep_once(
-                        db.session, self.holder, utcnow(),
+                        dbsession(),
+                        self.holder,
+                        utcnow(),
                         lambda tip_id, code: queueing.enqueue_route_tip(svc, tip_id, code),
                         lambda att_id: queueing.enqueue_fetch_media(svc, att_id),
                         hooks=sweep_hooks(),
@@ -65,8 +67,11 @@ def run_worker(app: Flask, burst: bool = False) -> bool:
         queues = [svc.queue(name) for name in QUEUE_NAMES]
         with app.app_context():
             worker = SimpleWorker(queues, connection=svc.redis)
-            return bool(worker.work(burst=burst, with_scheduler=True, logging_level="INFO",
-                                    max_idle_time=None))
+            return bool(
+                worker.work(
+                    burst=burst, with_scheduler=True, logging_level="INFO", max_idle_time=None
+                )
+            )
     finally:
         sweep.stopping.set()
         sweep.join(timeout=10)

@@ -23,8 +23,11 @@ class TiplineGroup(click.Group):
             sys.exit(2)
         except (OperationalError, SQLProgrammingError) as e:
             reason = str(e.orig).strip().splitlines()[0] if e.orig else type(e).__name__
-            click.echo(f"tipline: database unavailable or not initialized ({reason}); "
-                       "check TIPLINE_DATABASE_URL and run `tipline init`", err=True)
+            click.echo(
+                f"tipline: database unavailable or not initialized ({reason}); "
+                "check TIPLINE_DATABASE_URL and run `tipline init`",
+                err=True,
+            )
             sys.exit(1)
         except ConnectionError as e:
             click.echo(f"tipline: service unavailable: {e}", err=True)
@@ -40,8 +43,15 @@ def main() -> None:
 def _register() -> None:
     from tipline.cli import admin, run  # noqa: PLC0415 - commands import the app lazily
 
-    for cmd in (admin.init, admin.create_user, admin.rotate_key, admin.purge, run.serve,
-                run.worker, run.dev):
+    for cmd in (
+        admin.init,
+        admin.create_user,
+        admin.rotate_key,
+        admin.purge,
+        run.serve,
+        run.worker,
+        run.dev,
+    ):
         main.add_command(cmd)
     try:
         from tipline.cli.triage_cmd import triage_cmd  # noqa: PLC0415

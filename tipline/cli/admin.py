@@ -5,11 +5,12 @@ from __future__ import annotations
 import sys
 
 import click
+from flask import Flask
 
 from tipline.errors import ConfigError, TiplineError
 
 
-def _app():  # type: ignore[no-untyped-def]
+def _app() -> Flask:
     from tipline import create_app  # noqa: PLC0415
 
     return create_app()
@@ -21,7 +22,7 @@ def init() -> None:
     from flask_migrate import upgrade  # noqa: PLC0415
 
     from tipline.district import load_district  # noqa: PLC0415
-    from tipline.extensions import db  # noqa: PLC0415
+    from tipline.extensions import db, dbsession  # noqa: PLC0415
     from tipline.oncall import coverage_gaps  # noqa: PLC0415
     from tipline.services import services  # noqa: PLC0415
     from tipline.sync import sync_district  # noqa: PLC0415
@@ -32,18 +33,21 @@ def init() -> None:
     with app.app_context():
         upgrade()
         svc = services(app)
-        if svc.vault.ensure_lookup_key(db.session):
-            click.echo("created the lookup key (wrapped by master key "
-                       f"{svc.vault.keyring.current_id!r})")
-        report = sync_district(db.session, district)
+        if svc.vault.ensure_lookup_key(dbsession()):
+            click.echo(
+                f"created the lookup key (wrapped by master key {svc.vault.keyring.current_id!r})"
+            )
+        report = sync_district(dbsession(), district)
         db.session.commit()
     for line in report.lines():
         click.echo(line)
     for warning in coverage_gaps(district):
         click.echo(f"warning: {warning}", err=True)
-    click.echo(f"tipline: database ready; configuration {settings.config_path} loaded "
-               f"({len(district.schools)} schools, {len(district.staff)} staff, "
-               f"{len(district.shifts)} shifts, {len(district.policies)} policies)")
+    click.echo(
+        f"tipline: database ready; configuration {settings.config_path} loaded "
+        f"({len(district.schools)} schools, {len(district.staff)} staff, "
+        f"{len(district.shifts)} shifts, {len(district.policies)} policies)"
+    )
 
 
 @click.command("create-user")
@@ -53,11 +57,17 @@ def init() -> None:
 @click.option("--password-stdin", is_flag=True, help="read the password from standard input")
 @click.option("--totp-secret", default=None, help="enroll TOTP with this base32 secret")
 @click.option("--staff", "staff_key", default=None, help="link to a staff id of the config")
-def create_user(email: str, role: str, schools: tuple[str, ...], password_stdin: bool,
-                totp_secret: str | None, staff_key: str | None) -> None:
+def create_user(
+    email: str,
+    role: str,
+    schools: tuple[str, ...],
+    password_stdin: bool,
+    totp_secret: str | None,
+    staff_key: str | None,
+) -> None:
     """Create or update a staff login for the admin view."""
     from tipline.accounts import upsert_user  # noqa: PLC0415
-    from tipline.extensions import db  # noqa: PLC0415
+    from tipline.extensions import db, dbsession  # noqa: PLC0415
     from tipline.services import services  # noqa: PLC0415
 
     if not password_stdin:
@@ -66,8 +76,14 @@ def create_user(email: str, role: str, schools: tuple[str, ...], password_stdin:
     app = _app()
     with app.app_context():
         user, created = upsert_user(
-            db.session, services(app).vault, email=email, role=role, password=password,
-            schools=list(schools), totp_secret=totp_secret, staff_key=staff_key,
+            dbsession(),
+            services(app).vault,
+            email=email,
+            role=role,
+            password=password,
+            schools=list(schools),
+            totp_secret=totp_secret,
+            staff_key=staff_key,
         )
         db.session.commit()
         click.echo(f"{'created' if created else 'updated'} user {user.email} ({user.role})")
@@ -76,13 +92,13 @@ def create_user(email: str, role: str, schools: tuple[str, ...], password_stdin:
 @click.command("rotate-key")
 def rotate_key() -> None:
     """Re-wrap every stored data key under the current (first) master key."""
-    from tipline.extensions import db  # noqa: PLC0415
+    from tipline.extensions import db, dbsession  # noqa: PLC0415
     from tipline.services import services  # noqa: PLC0415
 
     app = _app()
     with app.app_context():
         vault = services(app).vault
-        count = vault.rotate(db.session)
+        count = vault.rotate(dbsession())
         db.session.commit()
     click.echo(f"re-wrapped {count} keys under master key {vault.keyring.current_id!r}")
 
@@ -90,12 +106,12 @@ def rotate_key() -> None:
 @click.command()
 def purge() -> None:
     """Apply the retention rules now."""
-    from tipline.extensions import db  # noqa: PLC0415
+    from tipline.extensions import db, dbsession  # noqa: PLC0415
     from tipline.retention import apply_retention  # noqa: PLC0415
 
     app = _app()
     with app.app_context():
-        result = apply_retention(db.session)
+        result = apply_retention(dbsession())
         db.session.commit()
     click.echo(result.describe())
 

@@ -20,7 +20,9 @@ class AuditEvent(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     actor: Mapped[str] = mapped_column(String(80))
     action: Mapped[str] = mapped_column(String(64))
-    tip_id: Mapped[str | None] = mapped_column(ForeignKey("tip.id", ondelete="SET NULL"), index=True)
+    tip_id: Mapped[str | None] = mapped_column(
+        ForeignKey("tip.id", ondelete="SET NULL"), index=True
+    )
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Chained by the sweeper in commit order (see tipline.audit.seal_pending), so writers
     # never serialize on the chain's head.

@@ -22,7 +22,7 @@ class DataKey(Base):
 
 
 class NamedSecret(Base):
-    """A process-wide secret (the phone lookup key), wrapped like a data key so rotation re-wraps it."""
+    """A process-wide secret (the lookup key), wrapped like a data key so rotation re-wraps it."""
 
     __tablename__ = "named_secret"
 

@@ -12,7 +12,7 @@ from tipline.models.keys import DataKey
 
 
 class OutboundMessage(Base):
-    """One outgoing SMS, call or email. `summary` is the console line: no tip text, no student number."""
+    """One outgoing SMS, call or email; `summary` is the console line (no tip text, no number)."""
 
     __tablename__ = "outbound_message"
 

@@ -11,7 +11,7 @@ from tipline.db import Base, UTCDateTime, new_id, utcnow
 from tipline.models.keys import DataKey
 from tipline.models.school import School
 
-SHRED = {"ondelete": "SET NULL"}  # deleting a data key leaves the row, now unreadable
+SHRED = "SET NULL"  # deleting a data key leaves the row, now unreadable
 
 
 class Tipster(Base):
@@ -24,7 +24,7 @@ class Tipster(Base):
     phone_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     receipt_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     passphrase_hash: Mapped[str | None] = mapped_column(String(200))
-    data_key_id: Mapped[str | None] = mapped_column(ForeignKey("data_key.id", **SHRED))
+    data_key_id: Mapped[str | None] = mapped_column(ForeignKey("data_key.id", ondelete=SHRED))
     _phone: Mapped[bytes | None] = mapped_column("phone", LargeBinary)
     language: Mapped[str] = mapped_column(String(8), default="en")
     blocked: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -46,7 +46,7 @@ class Tip(Base):
     language: Mapped[str] = mapped_column(String(8), default="en")
     status: Mapped[str] = mapped_column(String(16), default="new", index=True)
     tipster_id: Mapped[str | None] = mapped_column(ForeignKey("tipster.id", ondelete="SET NULL"))
-    data_key_id: Mapped[str | None] = mapped_column(ForeignKey("data_key.id", **SHRED))
+    data_key_id: Mapped[str | None] = mapped_column(ForeignKey("data_key.id", ondelete=SHRED))
     _body: Mapped[bytes | None] = mapped_column("body", LargeBinary)
     _triage: Mapped[bytes | None] = mapped_column("triage", LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
@@ -78,7 +78,7 @@ class Message(Base):
     author_user_id: Mapped[int | None] = mapped_column(
         ForeignKey("app_user.id", ondelete="SET NULL")
     )
-    data_key_id: Mapped[str | None] = mapped_column(ForeignKey("data_key.id", **SHRED))
+    data_key_id: Mapped[str | None] = mapped_column(ForeignKey("data_key.id", ondelete=SHRED))
     _body: Mapped[bytes | None] = mapped_column("body", LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     delivery_status: Mapped[str | None] = mapped_column(String(16))
@@ -97,7 +97,7 @@ class Attachment(Base):
     content_type: Mapped[str] = mapped_column(String(100))
     size: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|stored|rejected
-    data_key_id: Mapped[str | None] = mapped_column(ForeignKey("data_key.id", **SHRED))
+    data_key_id: Mapped[str | None] = mapped_column(ForeignKey("data_key.id", ondelete=SHRED))
     _content: Mapped[bytes | None] = mapped_column("content", LargeBinary)
     _source: Mapped[bytes | None] = mapped_column("source", LargeBinary)  # sealed media URL
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -106,7 +106,7 @@ class Attachment(Base):
 
 
 class InboundSid(Base):
-    """A seen Twilio MessageSid, as a keyed hash: a replay gets the same reply and creates nothing."""
+    """A seen MessageSid, as a keyed hash: a replay gets the same reply and creates nothing."""
 
     __tablename__ = "inbound_sid"
 

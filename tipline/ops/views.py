@@ -31,15 +31,17 @@ def healthz() -> tuple[Response, int]:
     try:
         db.session.execute(text("SELECT 1"))
         state["db"] = "ok"
-        lease = db.session.scalars(select(WorkerLease).where(WorkerLease.name == SWEEPER_LEASE)).first()
+        lease = db.session.scalars(
+            select(WorkerLease).where(WorkerLease.name == SWEEPER_LEASE)
+        ).first()
         if lease is not None and utcnow() - lease.heartbeat_at < HEARTBEAT_FRESH:
             state["worker"] = "ok"
-    except Exception:  # noqa: BLE001 - any failure means "down"; details go to the log
+    except Exception:
         db.session.rollback()
     try:
         if services().redis.ping():
             state["redis"] = "ok"
-    except Exception:  # noqa: BLE001, S110 - Redis unreachable is exactly what this reports
+    except Exception:  # noqa: S110 - Redis unreachable is exactly what this reports
         pass
     ok = all(v == "ok" for v in state.values())
     return jsonify(state), 200 if ok else 503
