@@ -104,6 +104,7 @@ def create_tip(
     vault.put(tip, "body", clean_text(text))
     vault.put(tip, "triage", json.dumps(verdict_details(verdict), ensure_ascii=False))
     session.add(tip)
+    session.flush()  # rows that name the tip only by foreign key (audit) must follow it
     audit.record(
         session,
         "student",
