@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from tipline import audit
 from tipline.db import utcnow
-from tipline.models import Attachment, DataKey, InboundSid, Message, Tip
+from tipline.models import Attachment, DataKey, InboundSid, Message, Note, Tip
 
 CLOSED_TIP_RETENTION = timedelta(days=365)
 REPLAY_WINDOW = timedelta(days=30)
@@ -46,6 +46,7 @@ def apply_retention(
         key_ids |= set(
             session.scalars(select(Attachment.data_key_id).where(Attachment.tip_id == tip.id))
         )
+        key_ids |= set(session.scalars(select(Note.data_key_id).where(Note.tip_id == tip.id)))
         key_ids.discard(None)
         session.execute(delete(DataKey).where(DataKey.id.in_(key_ids)))
         audit.record(session, "system", "tip.shredded", tip.id, code=tip.code)
