@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
@@ -82,14 +83,16 @@ def redis_url(workdir: Path) -> Iterator[str]:
         embedded.shutdown()
         return
     claim = f"tipline:test-claim:{uuid.uuid4().hex}"
+    parts = urlsplit(server)
     for db in range(15, 0, -1):
-        conn = redis.Redis.from_url(server, db=db)
+        url = urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, ""))
+        conn = redis.Redis.from_url(url)
         if conn.dbsize() == 0 and conn.set(claim, "1", nx=True) and conn.dbsize() == 1:
-            base = server.rstrip("/")
-            base = base.rsplit("/", 1)[0] if base.count("/") > 2 else base
-            yield f"{base}/{db}"
+            yield url
             conn.flushdb()  # this run created everything in it
+            conn.close()
             return
+        conn.close()
     pytest.fail("no empty Redis db number is free for this test run")
 
 
@@ -183,8 +186,7 @@ def runner(app: Flask) -> FlaskCliRunner:
 def fake_twilio() -> Iterator[FakeTwilio]:
     fake = start_fake_twilio()
     yield fake
-    assert fake.server is not None
-    fake.server.shutdown()
+    fake.stop()
 
 
 @pytest.fixture

@@ -35,6 +35,12 @@ class FakeTwilio:
         host, port = self.server.server_address[:2]
         return f"http://{host!s}:{port}"
 
+    def stop(self) -> None:
+        """Stop serving and close the listening socket."""
+        assert self.server is not None
+        self.server.shutdown()
+        self.server.server_close()
+
     def messages(self) -> list[Recorded]:
         with self.lock:
             return [r for r in self.requests if r.path.endswith("/Messages.json")]

@@ -42,6 +42,8 @@ def main() -> None:
 
 def _register() -> None:
     from tipline.cli import admin, run  # noqa: PLC0415 - commands import the app lazily
+    from tipline.cli.oncall_cmd import oncall  # noqa: PLC0415
+    from tipline.cli.triage_cmd import triage_cmd  # noqa: PLC0415
 
     for cmd in (
         admin.init,
@@ -51,13 +53,10 @@ def _register() -> None:
         run.serve,
         run.worker,
         run.dev,
+        triage_cmd,
+        oncall,
     ):
         main.add_command(cmd)
-    try:
-        from tipline.cli.triage_cmd import triage_cmd  # noqa: PLC0415
-    except ImportError:  # pragma: no cover
-        return
-    main.add_command(triage_cmd)
 
 
 _register()

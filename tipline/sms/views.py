@@ -1,7 +1,124 @@
-"""Twilio webhooks."""
+"""Twilio webhooks: inbound texts and delivery status callbacks.
+
+The views only translate HTTP: signature, form fields, TwiML. They import no Twilio REST
+client and make no network call; MMS media and routing are handed to the worker after the
+commit. Nothing here logs a body or a phone number.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import logging
+
+from flask import Blueprint, Response, abort, request
+from flask.typing import ResponseReturnValue
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import HTTPException
+
+from tipline import delivery, inbound_sms
+from tipline.db import utcnow
+from tipline.extensions import csrf, dbsession
+from tipline.services import services
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("sms", __name__, url_prefix="/sms")
+# Twilio cannot send a CSRF token; the request signature is what proves where a POST came from.
+csrf.exempt(bp)
+
+# A real webhook is a few kB (1,600 characters of body plus up to ten media URLs); refusing
+# more before parsing keeps a flood of large posts from costing memory.
+MAX_BODY = 64 * 1024
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
+REQUIRED = ("From", "To", "Body", "MessageSid")
+_ERRORS = {400: "bad request", 403: "forbidden", 413: "request too large"}
+
+
+@bp.url_value_preprocessor
+def _limit_body(_endpoint: str | None, _values: dict[str, object] | None) -> None:
+    request.max_content_length = MAX_BODY
+
+
+@bp.before_request
+def _check_signature() -> None:
+    """403 unless Twilio signed this request; console mode (no credentials) skips the check."""
+    settings = services().settings
+    if not settings.twilio_enabled or settings.twilio_auth_token is None:
+        return
+    url = settings.public_url + request.path
+    if request.query_string:
+        url += "?" + request.query_string.decode("latin-1")
+    signature = request.headers.get("X-Twilio-Signature", "")
+    valid = RequestValidator(settings.twilio_auth_token).validate(url, request.form, signature)
+    if not signature or not valid:
+        log.warning("sms %s: missing or wrong Twilio signature", request.endpoint)
+        abort(403)
+
+
+@bp.errorhandler(400)
+@bp.errorhandler(403)
+@bp.errorhandler(413)
+def _short_error(e: HTTPException) -> ResponseReturnValue:
+    # Our own few words only: Twilio shows this to the operator in its debugger, and a
+    # werkzeug description could quote the request.
+    code = e.code or 400
+    return Response(_ERRORS.get(code, "error") + "\n", code, mimetype="text/plain")
+
+
+@bp.post("/inbound")
+def inbound() -> ResponseReturnValue:
+    """A student's text (a tip or a follow-up), a staff command, or a keyword to ignore."""
+    form = request.form
+    if any(form.get(name) is None for name in REQUIRED):
+        abort(400)
+    svc = services()
+    outcome = inbound_sms.receive_and_commit(
+        dbsession(),
+        svc,
+        to=form["To"],
+        from_=form["From"],
+        body=form["Body"],
+        sid=form["MessageSid"],
+        media=_media(form),
+        now=utcnow(),
+    )
+    inbound_sms.hand_off(svc, outcome)
+    status = 404 if outcome.kind == "unknown_school" else 200
+    return _twiml(outcome.reply), status
+
+
+@bp.post("/status")
+def status() -> ResponseReturnValue:
+    """Delivery state of a message tipline sent; unknown SIDs are acknowledged and ignored."""
+    form = request.form
+    sid, state = form.get("MessageSid"), form.get("MessageStatus")
+    if not sid or not state:
+        abort(400)
+    session = dbsession()
+    msg = delivery.record_status(session, sid, state, form.get("ErrorCode"), utcnow())
+    session.commit()
+    if msg is not None:
+        log.info("outbound %s is now %s", msg.id, msg.status)
+    return Response(status=204)
+
+
+def _media(form: MultiDict[str, str]) -> list[inbound_sms.MediaRef]:
+    try:
+        count = min(int(form.get("NumMedia", "0")), inbound_sms.MAX_MEDIA)
+    except ValueError:
+        count = 0
+    refs = []
+    for n in range(max(count, 0)):
+        url = form.get(f"MediaUrl{n}")
+        if url:
+            refs.append(inbound_sms.MediaRef(url, form.get(f"MediaContentType{n}", "")))
+    return refs
+
+
+def _twiml(text: str) -> Response:
+    if not text:
+        return Response(EMPTY_TWIML, mimetype="text/xml")
+    reply = MessagingResponse()
+    reply.message(text)
+    return Response(str(reply), mimetype="text/xml")

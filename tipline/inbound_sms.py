@@ -1,0 +1,391 @@
+"""SMS intake: one inbound text becomes a new tip, a follow-up, a staff command, or nothing.
+
+Plain functions over a session and the Services; no Flask, no network. The student's phone
+number is used here only to compute its keyed hash and to seal a copy for replies: it is never
+stored in the clear, logged, or put in an exception message.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import phonenumbers
+from sqlalchemy import and_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from tipline import audit, intake, keywords, queueing, replies
+from tipline.db import new_id
+from tipline.models import Attachment, AuditEvent, InboundSid, School, Staff, Tip, Tipster
+from tipline.services import Services
+from tipline.staffsms import handle_staff_sms
+from tipline.triage import Verdict, classify
+from tipline.triage.verdict import LEVELS
+
+log = logging.getLogger(__name__)
+
+MAX_MEDIA = 10  # Twilio's own limit per MMS; more is not a real message
+THREAD_ENDED = "tip.thread_ended"  # audit action: the student texted NEW, this tip stops threading
+_CONTENT_TYPE = re.compile(r"^[A-Za-z0-9.+-]{1,40}/[A-Za-z0-9.+-]{1,50}$")
+
+
+@dataclass(frozen=True)
+class MediaRef:
+    """One MMS item as Twilio announced it: where to fetch it and the type it claims."""
+
+    url: str
+    content_type: str
+
+
+@dataclass(frozen=True)
+class SmsOutcome:
+    """What became of one inbound text, and what to hand to the worker after the commit.
+
+    kind: tip | followup | new | staff | keyword | blocked | replay | empty | unknown_school |
+    bad_sender. Ids and codes are plain strings so nothing reloads rows after the commit.
+    """
+
+    kind: str
+    reply: str = ""
+    tip: Tip | None = None
+    tip_id: str | None = None
+    code: str | None = None
+    school: str | None = None
+    created: bool = False
+    route: bool = False
+    attachments: tuple[str, ...] = ()
+
+
+def e164(value: str) -> str | None:
+    """The number in E.164 form, or None (short codes, alphanumeric senders, garbage)."""
+    try:
+        parsed = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        return None  # its message is dropped with it: it could quote the number
+    if not phonenumbers.is_possible_number(parsed):
+        return None
+    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+
+def receive_sms(
+    session: Session,
+    svc: Services,
+    *,
+    to: str,
+    from_: str,
+    body: str,
+    sid: str,
+    media: Sequence[MediaRef],
+    now: datetime,
+    check_replay: bool = True,
+) -> SmsOutcome:
+    """Store what one inbound text means in the session; the caller commits, then hands off.
+
+    With `check_replay=False` a student's replayed MessageSid is caught by the unique key at
+    commit instead of by a lookup first (`receive_and_commit` does that: one query less on
+    every text, since Twilio does not retry inbound messages by default).
+    """
+    if keywords.is_carrier_keyword(body):
+        return SmsOutcome("keyword")  # Twilio answers these itself; we keep no trace
+    phone = e164(from_)
+    found = _school_and_staff(session, e164(to), phone)
+    if found is None:
+        return SmsOutcome("unknown_school")
+    school, staff = found
+    if phone is None:
+        return SmsOutcome("bad_sender", school=school.slug)
+    sid_hash = svc.vault.lookup_hash(session, "sid", sid)
+    if check_replay or staff is not None:  # a staff command must never run twice
+        seen = session.get(InboundSid, sid_hash)
+        if seen is not None:
+            return _replayed(session, seen)
+    if staff is not None:
+        reply = handle_staff_sms(session, svc, staff, school, body, now)
+        session.add(InboundSid(sid_hash=sid_hash, tip_id=None, reply_kind="staff", created_at=now))
+        return SmsOutcome("staff", reply=reply, school=school.slug)
+    inbound = _Inbound(session, svc, school, sid_hash, list(media)[:MAX_MEDIA], now)
+    return _from_student(inbound, phone, intake.clean_text(body))
+
+
+def receive_and_commit(
+    session: Session,
+    svc: Services,
+    *,
+    to: str,
+    from_: str,
+    body: str,
+    sid: str,
+    media: Sequence[MediaRef],
+    now: datetime,
+) -> SmsOutcome:
+    """`receive_sms` in one transaction, committed.
+
+    A replayed MessageSid, or two first texts from one new phone racing, fail a unique key;
+    running once more, with the replay lookup, sees the winner's rows (the same reply, or a
+    follow-up in the tip just created) instead of a 500.
+    """
+    for attempt in (1, 2):
+        try:
+            outcome = receive_sms(
+                session,
+                svc,
+                to=to,
+                from_=from_,
+                body=body,
+                sid=sid,
+                media=media,
+                now=now,
+                check_replay=attempt == 2,
+            )
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            if attempt == 2:
+                raise
+            continue
+        return outcome
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def hand_off(svc: Services, outcome: SmsOutcome) -> None:
+    """After the commit: queue routing and media downloads, and log codes only."""
+    if outcome.route and outcome.tip_id is not None:
+        queueing.enqueue_route_tip(svc, outcome.tip_id, outcome.code or "")
+    for att_id in outcome.attachments:
+        queueing.enqueue_fetch_media(svc, att_id)
+    if outcome.code is not None:
+        log.info(
+            "sms %s: tip %s at %s%s%s",
+            outcome.kind,
+            outcome.code,
+            outcome.school,
+            " (routing)" if outcome.route else "",
+            f", {len(outcome.attachments)} media" if outcome.attachments else "",
+        )
+    else:
+        log.info("sms %s at %s", outcome.kind, outcome.school or "-")
+
+
+@dataclass(frozen=True)
+class _Inbound:
+    """One student text on its way into the database."""
+
+    session: Session
+    svc: Services
+    school: School
+    sid_hash: str
+    media: list[MediaRef]
+    now: datetime
+
+    def remember(self, kind: str, tip_id: str | None) -> None:
+        """Keep the MessageSid (as a keyed hash) and what was answered, for replays."""
+        self.session.add(
+            InboundSid(sid_hash=self.sid_hash, tip_id=tip_id, reply_kind=kind, created_at=self.now)
+        )
+
+
+def _from_student(inbound: _Inbound, phone: str, text: str) -> SmsOutcome:
+    session, school = inbound.session, inbound.school
+    phone_hash = inbound.svc.vault.lookup_hash(session, "phone", phone)
+    tipster = session.scalars(select(Tipster).where(Tipster.phone_hash == phone_hash)).first()
+    if tipster is not None and tipster.blocked:
+        return SmsOutcome("blocked", school=school.slug)
+    if keywords.is_new_tip(text):
+        return _end_thread(inbound, tipster, text)
+    if not text.strip() and not inbound.media:
+        lang = tipster.language if tipster is not None else "en"
+        return SmsOutcome("empty", reply=replies.empty_reply(lang), school=school.slug)
+    verdict = classify(text, rules=inbound.svc.rules(session))
+    if tipster is not None:
+        open_tip = _open_tip(session, tipster, school, inbound.now)
+        if open_tip is not None:
+            return _follow_up(inbound, tipster, open_tip, text, verdict)
+    else:
+        tipster = Tipster(
+            id=new_id(),
+            kind="sms",
+            phone_hash=phone_hash,
+            data_key=inbound.svc.vault.new_data_key(),
+            created_at=inbound.now,
+        )
+        # The sealed copy is what lets staff replies reach the student later; only the worker
+        # that sends them opens it.
+        inbound.svc.vault.put(tipster, "phone", phone)
+        session.add(tipster)
+    return _new_tip(inbound, tipster, text, verdict)
+
+
+def _new_tip(inbound: _Inbound, tipster: Tipster, text: str, verdict: Verdict) -> SmsOutcome:
+    school = inbound.school
+    tipster.language = verdict.language  # later replies use the language of the latest tip
+    with inbound.session.no_autoflush:  # one flush inside create_tip writes tipster and tip
+        tip = intake.create_tip(
+            inbound.session,
+            inbound.svc.vault,
+            school=school,
+            text=text,
+            source="sms",
+            verdict=verdict,
+            tipster=tipster,
+            now=inbound.now,
+        )
+    crisis = verdict.category == "self_harm"
+    atts = _record_media(inbound, tip, None)
+    inbound.remember(_kind("tip", tip.language, crisis), tip.id)
+    reply = replies.first_reply(
+        tip.language, code=tip.code, school=school.name, monitored=school.monitored, crisis=crisis
+    )
+    return _about("tip", tip, reply, created=True, route=True, attachments=atts)
+
+
+def _about(
+    kind: str,
+    tip: Tip,
+    reply: str,
+    *,
+    created: bool = False,
+    route: bool = False,
+    attachments: tuple[str, ...] = (),
+) -> SmsOutcome:
+    return SmsOutcome(
+        kind, reply, tip, tip.id, tip.code, tip.school.slug, created, route, attachments
+    )
+
+
+def _kind(kind: str, lang: str, crisis: bool) -> str:
+    """InboundSid.reply_kind: enough to give a replay the very same reply."""
+    return f"{kind}:{replies.language(lang)}" + (":988" if crisis else "")
+
+
+def _school_and_staff(
+    session: Session, number: str | None, phone: str | None
+) -> tuple[School, Staff | None] | None:
+    """The active school texted, and the active staff member texting (if it is one): one query."""
+    if number is None:
+        return None
+    row = session.execute(
+        select(School, Staff)
+        .outerjoin(Staff, and_(Staff.phone == (phone or ""), Staff.active))
+        .where(School.sms_number == number, School.active)
+        .limit(1)
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def _replayed(session: Session, seen: InboundSid) -> SmsOutcome:
+    kind, _, rest = seen.reply_kind.partition(":")
+    lang, _, flag = rest.partition(":")
+    tip = session.get(Tip, seen.tip_id) if seen.tip_id else None
+    reply = ""
+    if kind == "tip" and tip is not None:
+        reply = replies.first_reply(
+            lang,
+            code=tip.code,
+            school=tip.school.name,
+            monitored=tip.school.monitored,
+            crisis=flag == "988",
+        )
+    elif kind == "followup" and tip is not None:
+        reply = replies.followup_reply(lang, code=tip.code, crisis=flag == "988")
+    elif kind == "new":
+        reply = replies.new_tip_reply(lang)
+    # A replayed staff command gets no answer: running it again could acknowledge twice.
+    return _about("replay", tip, reply) if tip is not None else SmsOutcome("replay", reply=reply)
+
+
+def _open_tip(session: Session, tipster: Tipster, school: School, now: datetime) -> Tip | None:
+    """The tip this phone's texts still thread into at this school, if any.
+
+    Closed tips never thread: a student texting months later about something else must not
+    land in a case staff have finished. NEW ends a thread on the student's own request.
+    """
+    ended = select(AuditEvent.id).where(
+        AuditEvent.tip_id == Tip.id, AuditEvent.action == THREAD_ENDED
+    )
+    return session.scalars(
+        select(Tip)
+        .where(
+            Tip.tipster_id == tipster.id,
+            Tip.school_id == school.id,
+            Tip.status != "closed",
+            Tip.last_activity_at >= now - timedelta(seconds=school.followup_window_s),
+            ~ended.exists(),
+        )
+        .order_by(Tip.last_activity_at.desc())
+        .limit(1)
+    ).first()
+
+
+def _end_thread(inbound: _Inbound, tipster: Tipster | None, text: str) -> SmsOutcome:
+    """NEW/NUEVO: the next text starts a fresh tip. Nothing is created for the word itself."""
+    session, school = inbound.session, inbound.school
+    lang = keywords.new_tip_language(text)
+    current = _open_tip(session, tipster, school, inbound.now) if tipster is not None else None
+    if current is not None:
+        audit.record(session, "student", THREAD_ENDED, current.id, code=current.code)
+    inbound.remember(_kind("new", lang, False), current.id if current else None)
+    return SmsOutcome("new", reply=replies.new_tip_reply(lang), school=school.slug)
+
+
+def _follow_up(
+    inbound: _Inbound, tipster: Tipster, tip: Tip, text: str, verdict: Verdict
+) -> SmsOutcome:
+    """Add the text to the open tip; a more severe verdict raises the tip and routes it again.
+
+    Severity only goes up: a later "jk" must not quiet a tip that was already life-safety.
+    """
+    session = inbound.session
+    msg = intake.add_message(
+        session, inbound.svc.vault, tip, direction="in", channel="sms", text=text, now=inbound.now
+    )
+    escalated = LEVELS[verdict.severity] > LEVELS.get(tip.severity, 0)
+    if escalated:
+        previous = tip.severity
+        tip.severity, tip.category = verdict.severity, verdict.category
+        tip.needs_routing = True
+        audit.record(
+            session,
+            "student",
+            "tip.escalated",
+            tip.id,
+            code=tip.code,
+            source="sms",
+            previous=previous,
+            severity=tip.severity,
+            category=tip.category,
+        )
+    audit.record(session, "student", "tip.followup", tip.id, code=tip.code, channel="sms")
+    if inbound.media:
+        session.flush()  # attachments name the message only by foreign key: it goes first
+    atts = _record_media(inbound, tip, msg.id)
+    crisis = verdict.category == "self_harm"
+    inbound.remember(_kind("followup", tipster.language, crisis), tip.id)
+    reply = replies.followup_reply(tipster.language, code=tip.code, crisis=crisis)
+    return _about("followup", tip, reply, route=escalated, attachments=atts)
+
+
+def _record_media(inbound: _Inbound, tip: Tip, message_id: str | None) -> tuple[str, ...]:
+    """Pending attachments with the media URL sealed; the worker fetches them, never this path.
+
+    The URL is sealed because it names the Twilio message, whose logs hold the student's number.
+    """
+    vault, ids = inbound.svc.vault, []
+    for ref in inbound.media:
+        declared = ref.content_type if _CONTENT_TYPE.match(ref.content_type) else "unknown/unknown"
+        att = Attachment(
+            id=new_id(),
+            tip_id=tip.id,
+            message_id=message_id,
+            content_type=declared.lower(),
+            status="pending",
+            data_key=vault.new_data_key(),
+            created_at=inbound.now,
+        )
+        vault.put(att, "source", ref.url)
+        inbound.session.add(att)
+        ids.append(att.id)
+    return tuple(ids)
