@@ -340,7 +340,8 @@ def _unique(entries: list[_Entry], items: list[Any], attr: str) -> None:
 
 
 def parse_district(  # noqa: PLR0912 - one pass of cross-checks reads best in order
-doc: Mapping[str, Any], source: str = "<config>") -> DistrictConfig:
+    doc: Mapping[str, Any], source: str = "<config>"
+) -> DistrictConfig:
     """Validate a parsed TOML document into a DistrictConfig (cross-references included)."""
     allowed = {"school", "staff", "shift", "policy", "triage"}
     for key in doc:
@@ -399,7 +400,9 @@ doc: Mapping[str, Any], source: str = "<config>") -> DistrictConfig:
     if not isinstance(triage, dict):
         raise ConfigError(f"{source}: [triage] must be a table")
     if triage:
-        _check_triage(triage, source)
+        base_dir = Path(source).parent if source.endswith(".toml") else None
+        triage = _absolute_files(triage, base_dir)
+        _check_triage(triage, source, base_dir)
 
     return DistrictConfig(
         schools=tuple(schools),
@@ -411,14 +414,24 @@ doc: Mapping[str, Any], source: str = "<config>") -> DistrictConfig:
     )
 
 
-def _check_triage(table: Mapping[str, Any], source: str) -> None:
+def _check_triage(table: Mapping[str, Any], source: str, base_dir: Path | None) -> None:
     """Validate the district's triage words by compiling them (triage owns the schema)."""
     from tipline import triage  # noqa: PLC0415 - keeps config parsing importable on its own
 
     try:
-        triage.load_rules(table, source=f"{source}: [triage]")
+        triage.load_rules(table, source=f"{source}: [triage]", base_dir=base_dir)
     except ValueError as e:
         raise ConfigError(str(e)) from None
+
+
+def _absolute_files(table: dict[str, Any], base_dir: Path | None) -> dict[str, Any]:
+    """Resolve `files = [...]` against the config's folder, so the copy synced to the database
+    still finds them from any working directory."""
+    files = table.get("files")
+    if base_dir is None or not isinstance(files, list):
+        return table
+    resolved = [str(base_dir / f) if isinstance(f, str) else f for f in files]
+    return {**table, "files": resolved}
 
 
 def load_district(path: Path) -> DistrictConfig:

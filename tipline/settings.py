@@ -82,18 +82,21 @@ def _instance_secret(instance: Path, name: str, make: str) -> str:
     return make
 
 
+def find_config(env: Mapping[str, str], cwd: Path) -> Path:
+    """TIPLINE_CONFIG, else ./config/example.toml, else the copy inside the package."""
+    if "TIPLINE_CONFIG" in env:
+        path = Path(env["TIPLINE_CONFIG"])
+        return path if path.is_absolute() else cwd / path
+    local = cwd / "config" / "example.toml"
+    return local if local.exists() else PACKAGED_CONFIG
+
+
 def load_settings(env: Mapping[str, str], *, cwd: Path | None = None) -> Settings:
     """Build Settings from environment variables; secrets missing there come from `instance/`."""
     base = cwd or Path.cwd()
     instance = Path(env.get("TIPLINE_INSTANCE", base / "instance")).resolve()
 
-    if "TIPLINE_CONFIG" in env:
-        config_path = Path(env["TIPLINE_CONFIG"])
-        if not config_path.is_absolute():
-            config_path = base / config_path
-    else:
-        local = base / "config" / "example.toml"
-        config_path = local if local.exists() else PACKAGED_CONFIG
+    config_path = find_config(env, base)
 
     database_url = env.get("TIPLINE_DATABASE_URL") or f"sqlite:///{instance / 'tipline.db'}"
     database_url = normalize_database_url(database_url)

@@ -1,0 +1,57 @@
+"""Triage speed: prints figures (not a test). Targets: median <= 0.5 ms a tip, 10 KB <= 20 ms.
+
+.venv/bin/python bench/triage.py [TIPS.jsonl]
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from tipline.triage import classify, default_rules
+
+DEFAULT_TIPS = Path(__file__).resolve().parents[2] / "shared/triage/tips_public.jsonl"
+ROUNDS = 20
+
+
+def main() -> None:
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_TIPS
+    texts = [json.loads(line)["text"] for line in path.read_text("utf-8").splitlines() if line]
+
+    start = time.perf_counter()
+    default_rules()
+    print(f"rules loaded and compiled: {(time.perf_counter() - start) * 1000:.0f} ms (once)")
+
+    for text in texts:  # warm the per-word caches as a long-running worker would be
+        classify(text)
+    per_tip = []
+    for _ in range(ROUNDS):
+        for text in texts:
+            start = time.perf_counter()
+            classify(text)
+            per_tip.append(time.perf_counter() - start)
+    per_tip.sort()
+    print(
+        f"{len(texts)} tips x {ROUNDS}: median {statistics.median(per_tip) * 1000:.3f} ms, "
+        f"p95 {per_tip[int(len(per_tip) * 0.95)] * 1000:.3f} ms, "
+        f"max {per_tip[-1] * 1000:.3f} ms  (target: median <= 0.5 ms)"
+    )
+
+    big = " ".join(texts)
+    big = (big * (10_240 // len(big) + 1))[:10_240]
+    runs = []
+    for _ in range(ROUNDS):
+        start = time.perf_counter()
+        classify(big)
+        runs.append(time.perf_counter() - start)
+    print(
+        f"10 KB message: median {statistics.median(runs) * 1000:.1f} ms, "
+        f"best {min(runs) * 1000:.1f} ms  (target: <= 20 ms)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+"""Triage tests need no app: the rules, the labelled files, and a CLI runner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tipline.triage import RuleSet, default_rules
+
+# tests/triage/conftest.py -> the repository -> its sibling `shared/`
+PUBLIC_TIPS = Path(__file__).resolve().parents[3] / "shared/triage/tips_public.jsonl"
+OWN_TIPS = Path(__file__).resolve().parent / "data" / "own_tips.jsonl"
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+@pytest.fixture(scope="session")
+def rules() -> RuleSet:
+    return default_rules()
