@@ -76,7 +76,8 @@ def test_create_user_with_totp_and_staff_link(app: Flask, env: dict[str, str]) -
         user = db.session.scalars(select(User).where(User.email == "dana.ruiz@example.org")).one()
         assert user.role == "sro"
         assert [s.slug for s in user.schools] == ["lincoln"]
-        assert user.staff is not None and user.staff.key == "ruiz"
+        assert user.staff is not None
+        assert user.staff.key == "ruiz"
         assert verify_secret(user.password_hash, "correct horse battery staple")
         assert totp_secret(services(app).vault, user) == secret
         assert secret.encode() not in (user._totp_secret or b"")

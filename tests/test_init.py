@@ -71,9 +71,7 @@ def test_staff_removed_from_the_config_are_deactivated_not_deleted(
     start = text.index('[[staff]]\nid = "okafor"')
     end = text.index("# --- who is on duty")
     config = tmp_path / "district.toml"
-    config.write_text(
-        (text[:start] + text[end:]).replace(', "staff:okafor"', "")
-    )
+    config.write_text((text[:start] + text[end:]).replace(', "staff:okafor"', ""))
     output = run_init({**env, "TIPLINE_CONFIG": str(config)})
     assert "deactivated staff okafor" in output
     with app.app_context():

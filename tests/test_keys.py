@@ -75,7 +75,8 @@ def test_a_ciphertext_swapped_between_two_rows_fails(app: Flask) -> None:
     b = make_tip(app, "someone is selling vapes in the bathroom")
     with app.app_context():
         tip_a, tip_b = db.session.get(Tip, a), db.session.get(Tip, b)
-        assert tip_a is not None and tip_b is not None
+        assert tip_a is not None
+        assert tip_b is not None
         body_a, body_b = tip_a._body, tip_b._body
         db.session.execute(update(Tip).where(Tip.id == a).values(_body=body_b))
         db.session.execute(update(Tip).where(Tip.id == b).values(_body=body_a))
@@ -121,7 +122,8 @@ def test_rotate_then_drop_the_old_master_key_and_everything_still_reads(
     second = make_tip(after, "it is happening at lunch")
     with after.app_context():
         tip = db.session.get(Tip, second)
-        assert tip is not None and tip.data_key is not None
+        assert tip is not None
+        assert tip.data_key is not None
         assert tip.data_key.master_key_id == "test2"
     for engine_app in (only_new, after):
         with engine_app.app_context():
@@ -137,7 +139,8 @@ def test_deleting_a_data_key_shreds_its_record(app: Flask) -> None:
         db.session.commit()
         db.session.expire_all()
         tip = db.session.get(Tip, tip_id)
-        assert tip is not None and tip._body is not None
+        assert tip is not None
+        assert tip._body is not None
         with pytest.raises(CryptoError, match="shredded"):
             intake.tip_text(services(app).vault, tip)
 
@@ -157,7 +160,8 @@ def test_purge_shreds_closed_tips_past_retention(app: Flask) -> None:
         vault = services(app).vault
         gone = db.session.get(Tip, old)
         kept = db.session.get(Tip, fresh)
-        assert gone is not None and kept is not None
+        assert gone is not None
+        assert kept is not None
         with pytest.raises(CryptoError):
             intake.tip_text(vault, gone)
         assert intake.tip_text(vault, kept) == "new report about graffiti"

@@ -47,24 +47,38 @@ def create_app(settings: Settings | Mapping[str, str] | None = None, **overrides
     login_manager.init_app(app)
     install_services(app, settings)
     _register_blueprints(app)
+    from tipline.errorpages import register_error_pages  # noqa: PLC0415
+
+    register_error_pages(app)
     return app
 
 
 def _register_blueprints(app: Flask) -> None:
+    from tipline.ackpage.views import bp as ackpage_bp  # noqa: PLC0415
+    from tipline.admin.views import bp as admin_bp  # noqa: PLC0415
     from tipline.ops.views import bp as ops_bp  # noqa: PLC0415
     from tipline.report.views import bp as report_bp  # noqa: PLC0415
     from tipline.sms.views import bp as sms_bp  # noqa: PLC0415
+    from tipline.voice.views import bp as voice_bp  # noqa: PLC0415
 
     app.register_blueprint(ops_bp)
     app.register_blueprint(sms_bp)
     app.register_blueprint(report_bp)
+    app.register_blueprint(admin_bp)
+    app.register_blueprint(voice_bp)
+    app.register_blueprint(ackpage_bp)
 
 
 def _engine_options(url: str) -> dict[str, Any]:
     if url.startswith("sqlite"):
         # WAL lets the worker read while the web process writes; busy_timeout waits on locks.
         return {"connect_args": {"timeout": 15}}
-    return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 5}
+    # No pre-ping: it cost a round trip on every checkout. A connection the server dropped
+    # fails its first statement instead; SQLAlchemy then invalidates the whole pool, so only
+    # that one request gets a 500 (Twilio retries it per the webhook's fallback settings, and
+    # the replay key makes a retry safe). pool_size covers `serve --threads` up to 5 without
+    # waiting; overflow absorbs the CLI and bursts.
+    return {"pool_pre_ping": False, "pool_size": 5, "max_overflow": 5}
 
 
 def _migrations_dir() -> str:

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import phonenumbers
-from sqlalchemy import and_, select
+from sqlalchemy import and_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from tipline import audit, intake, keywords, queueing, replies
+from tipline import intake, keywords, queueing, replies
 from tipline.db import new_id
-from tipline.models import Attachment, AuditEvent, InboundSid, School, Staff, Tip, Tipster
+from tipline.lookups import SchoolInfo, lookups
+from tipline.models import AuditEvent, InboundSid, School, Staff, Tip, Tipster
 from tipline.services import Services
 from tipline.staffsms import handle_staff_sms
 from tipline.triage import Verdict, classify
@@ -51,7 +52,6 @@ class SmsOutcome:
 
     kind: str
     reply: str = ""
-    tip: Tip | None = None
     tip_id: str | None = None
     code: str | None = None
     school: str | None = None
@@ -91,20 +91,23 @@ def receive_sms(
     """
     if keywords.is_carrier_keyword(body):
         return SmsOutcome("keyword")  # Twilio answers these itself; we keep no trace
-    phone = e164(from_)
-    found = _school_and_staff(session, e164(to), phone)
-    if found is None:
+    phone, number = e164(from_), e164(to)
+    school = lookups(svc).school(session, number) if number is not None else None
+    if school is None:
         return SmsOutcome("unknown_school")
-    school, staff = found
     if phone is None:
         return SmsOutcome("bad_sender", school=school.slug)
+    staff_found = None
+    if lookups(svc).may_be_staff(session, phone):
+        staff_found = _school_and_staff(session, number, phone)  # the database has the last word
+    staff = staff_found[1] if staff_found is not None else None
     sid_hash = svc.vault.lookup_hash(session, "sid", sid)
     if check_replay or staff is not None:  # a staff command must never run twice
         seen = session.get(InboundSid, sid_hash)
         if seen is not None:
             return _replayed(session, seen)
-    if staff is not None:
-        reply = handle_staff_sms(session, svc, staff, school, body, now)
+    if staff_found is not None and staff is not None:
+        reply = handle_staff_sms(session, svc, staff, staff_found[0], body, now)
         session.add(InboundSid(sid_hash=sid_hash, tip_id=None, reply_kind="staff", created_at=now))
         return SmsOutcome("staff", reply=reply, school=school.slug)
     inbound = _Inbound(session, svc, school, sid_hash, list(media)[:MAX_MEDIA], now)
@@ -176,22 +179,52 @@ class _Inbound:
 
     session: Session
     svc: Services
-    school: School
+    school: SchoolInfo
     sid_hash: str
     media: list[MediaRef]
     now: datetime
 
-    def remember(self, kind: str, tip_id: str | None) -> None:
+    def remember(self, rows: intake.Rows, kind: str, tip_id: str | None) -> None:
         """Keep the MessageSid (as a keyed hash) and what was answered, for replays."""
-        self.session.add(
-            InboundSid(sid_hash=self.sid_hash, tip_id=tip_id, reply_kind=kind, created_at=self.now)
+        rows.add(
+            "inbound_sid",
+            sid_hash=self.sid_hash,
+            tip_id=tip_id,
+            reply_kind=kind,
+            created_at=self.now,
         )
+
+
+@dataclass(frozen=True)
+class _Sender:
+    """The columns of a known tipster that intake reads (no ORM object on the hot path)."""
+
+    id: str
+    blocked: bool
+    language: str
+
+
+@dataclass(frozen=True)
+class _OpenTip:
+    id: str
+    code: str
+    severity: str
 
 
 def _from_student(inbound: _Inbound, phone: str, text: str) -> SmsOutcome:
     session, school = inbound.session, inbound.school
     phone_hash = inbound.svc.vault.lookup_hash(session, "phone", phone)
-    tipster = session.scalars(select(Tipster).where(Tipster.phone_hash == phone_hash)).first()
+    # Columns on the session's connection, not entities: no ORM loading on the hot path.
+    row = (
+        session.connection()
+        .execute(
+            select(Tipster.id, Tipster.blocked, Tipster.language).where(
+                Tipster.phone_hash == phone_hash
+            )
+        )
+        .first()
+    )
+    tipster = None if row is None else _Sender(row.id, bool(row.blocked), row.language)
     if tipster is not None and tipster.blocked:
         return SmsOutcome("blocked", school=school.slug)
     if keywords.is_new_tip(text):
@@ -200,59 +233,57 @@ def _from_student(inbound: _Inbound, phone: str, text: str) -> SmsOutcome:
         lang = tipster.language if tipster is not None else "en"
         return SmsOutcome("empty", reply=replies.empty_reply(lang), school=school.slug)
     verdict = classify(text, rules=inbound.svc.rules(session))
+    rows = intake.Rows()
     if tipster is not None:
-        open_tip = _open_tip(session, tipster, school, inbound.now)
+        open_tip = _open_tip(session, tipster.id, school, inbound.now)
         if open_tip is not None:
-            return _follow_up(inbound, tipster, open_tip, text, verdict)
-    else:
-        tipster = Tipster(
-            id=new_id(),
-            kind="sms",
-            phone_hash=phone_hash,
-            data_key=inbound.svc.vault.new_data_key(),
-            created_at=inbound.now,
+            return _follow_up(inbound, rows, tipster, open_tip, text, verdict)
+        tipster_id = tipster.id
+        # later replies use the language of the latest tip
+        session.connection().execute(
+            update(Tipster).where(Tipster.id == tipster_id).values(language=verdict.language)
         )
+    else:
+        tipster_id = new_id()
         # The sealed copy is what lets staff replies reach the student later; only the worker
         # that sends them opens it.
-        inbound.svc.vault.put(tipster, "phone", phone)
-        session.add(tipster)
-    return _new_tip(inbound, tipster, text, verdict)
-
-
-def _new_tip(inbound: _Inbound, tipster: Tipster, text: str, verdict: Verdict) -> SmsOutcome:
-    school = inbound.school
-    tipster.language = verdict.language  # later replies use the language of the latest tip
-    with inbound.session.no_autoflush:  # one flush inside create_tip writes tipster and tip
-        tip = intake.create_tip(
-            inbound.session,
-            inbound.svc.vault,
-            school=school,
-            text=text,
-            source="sms",
-            verdict=verdict,
-            tipster=tipster,
-            now=inbound.now,
+        rows.add(
+            "tipster",
+            id=tipster_id,
+            kind="sms",
+            phone_hash=phone_hash,
+            language=verdict.language,
+            blocked=False,
+            created_at=inbound.now,
+            **rows.sealed(inbound.svc.vault, "tipster", tipster_id, phone=phone),
         )
+    return _new_tip(inbound, rows, tipster_id, text, verdict)
+
+
+def _new_tip(
+    inbound: _Inbound, rows: intake.Rows, tipster_id: str, text: str, verdict: Verdict
+) -> SmsOutcome:
+    school = inbound.school
+    tip = intake.add_tip_rows(
+        inbound.session,
+        inbound.svc.vault,
+        rows,
+        school_id=school.id,
+        text=text,
+        source="sms",
+        verdict=verdict,
+        tipster_id=tipster_id,
+        now=inbound.now,
+    )
     crisis = verdict.category == "self_harm"
-    atts = _record_media(inbound, tip, None)
-    inbound.remember(_kind("tip", tip.language, crisis), tip.id)
+    atts = _record_media(inbound, rows, tip.id, None)
+    inbound.remember(rows, _kind("tip", tip.language, crisis), tip.id)
+    rows.write(inbound.session)
     reply = replies.first_reply(
         tip.language, code=tip.code, school=school.name, monitored=school.monitored, crisis=crisis
     )
-    return _about("tip", tip, reply, created=True, route=True, attachments=atts)
-
-
-def _about(
-    kind: str,
-    tip: Tip,
-    reply: str,
-    *,
-    created: bool = False,
-    route: bool = False,
-    attachments: tuple[str, ...] = (),
-) -> SmsOutcome:
     return SmsOutcome(
-        kind, reply, tip, tip.id, tip.code, tip.school.slug, created, route, attachments
+        "tip", reply, tip.id, tip.code, school.slug, created=True, route=True, attachments=atts
     )
 
 
@@ -294,10 +325,14 @@ def _replayed(session: Session, seen: InboundSid) -> SmsOutcome:
     elif kind == "new":
         reply = replies.new_tip_reply(lang)
     # A replayed staff command gets no answer: running it again could acknowledge twice.
-    return _about("replay", tip, reply) if tip is not None else SmsOutcome("replay", reply=reply)
+    if tip is None:
+        return SmsOutcome("replay", reply=reply)
+    return SmsOutcome("replay", reply, tip.id, tip.code, tip.school.slug)
 
 
-def _open_tip(session: Session, tipster: Tipster, school: School, now: datetime) -> Tip | None:
+def _open_tip(
+    session: Session, tipster_id: str, school: SchoolInfo, now: datetime
+) -> _OpenTip | None:
     """The tip this phone's texts still thread into at this school, if any.
 
     Closed tips never thread: a student texting months later about something else must not
@@ -306,86 +341,111 @@ def _open_tip(session: Session, tipster: Tipster, school: School, now: datetime)
     ended = select(AuditEvent.id).where(
         AuditEvent.tip_id == Tip.id, AuditEvent.action == THREAD_ENDED
     )
-    return session.scalars(
-        select(Tip)
-        .where(
-            Tip.tipster_id == tipster.id,
-            Tip.school_id == school.id,
-            Tip.status != "closed",
-            Tip.last_activity_at >= now - timedelta(seconds=school.followup_window_s),
-            ~ended.exists(),
+    row = (
+        session.connection()
+        .execute(
+            select(Tip.id, Tip.code, Tip.severity)
+            .where(
+                Tip.tipster_id == tipster_id,
+                Tip.school_id == school.id,
+                Tip.status != "closed",
+                Tip.last_activity_at >= now - timedelta(seconds=school.followup_window_s),
+                ~ended.exists(),
+            )
+            .order_by(Tip.last_activity_at.desc())
+            .limit(1)
         )
-        .order_by(Tip.last_activity_at.desc())
-        .limit(1)
-    ).first()
+        .first()
+    )
+    return None if row is None else _OpenTip(row.id, row.code, row.severity)
 
 
-def _end_thread(inbound: _Inbound, tipster: Tipster | None, text: str) -> SmsOutcome:
+def _end_thread(inbound: _Inbound, tipster: _Sender | None, text: str) -> SmsOutcome:
     """NEW/NUEVO: the next text starts a fresh tip. Nothing is created for the word itself."""
     session, school = inbound.session, inbound.school
     lang = keywords.new_tip_language(text)
-    current = _open_tip(session, tipster, school, inbound.now) if tipster is not None else None
+    current = _open_tip(session, tipster.id, school, inbound.now) if tipster is not None else None
+    rows = intake.Rows()
     if current is not None:
-        audit.record(session, "student", THREAD_ENDED, current.id, code=current.code)
-    inbound.remember(_kind("new", lang, False), current.id if current else None)
+        rows.audit(THREAD_ENDED, current.id, code=current.code)
+    inbound.remember(rows, _kind("new", lang, False), current.id if current else None)
+    rows.write(session)
     return SmsOutcome("new", reply=replies.new_tip_reply(lang), school=school.slug)
 
 
 def _follow_up(
-    inbound: _Inbound, tipster: Tipster, tip: Tip, text: str, verdict: Verdict
+    inbound: _Inbound,
+    rows: intake.Rows,
+    tipster: _Sender,
+    tip: _OpenTip,
+    text: str,
+    verdict: Verdict,
 ) -> SmsOutcome:
     """Add the text to the open tip; a more severe verdict raises the tip and routes it again.
 
     Severity only goes up: a later "jk" must not quiet a tip that was already life-safety.
     """
-    session = inbound.session
-    msg = intake.add_message(
-        session, inbound.svc.vault, tip, direction="in", channel="sms", text=text, now=inbound.now
+    session, vault, now = inbound.session, inbound.svc.vault, inbound.now
+    msg_id = new_id()
+    rows.add(
+        "message",
+        id=msg_id,
+        tip_id=tip.id,
+        direction="in",
+        channel="sms",
+        author_staff_id=None,
+        author_user_id=None,
+        created_at=now,
+        **rows.sealed(vault, "message", msg_id, body=intake.clean_text(text)),
     )
+    changes: dict[str, object] = {
+        "last_activity_at": now,
+        "message_count": Tip.message_count + 1,
+    }
     escalated = LEVELS[verdict.severity] > LEVELS.get(tip.severity, 0)
     if escalated:
-        previous = tip.severity
-        tip.severity, tip.category = verdict.severity, verdict.category
-        tip.needs_routing = True
-        audit.record(
-            session,
-            "student",
+        changes.update(severity=verdict.severity, category=verdict.category, needs_routing=True)
+        rows.audit(
             "tip.escalated",
             tip.id,
             code=tip.code,
             source="sms",
-            previous=previous,
-            severity=tip.severity,
-            category=tip.category,
+            previous=tip.severity,
+            severity=verdict.severity,
+            category=verdict.category,
         )
-    audit.record(session, "student", "tip.followup", tip.id, code=tip.code, channel="sms")
-    if inbound.media:
-        session.flush()  # attachments name the message only by foreign key: it goes first
-    atts = _record_media(inbound, tip, msg.id)
+    session.connection().execute(update(Tip).where(Tip.id == tip.id).values(changes))
+    rows.audit("tip.followup", tip.id, code=tip.code, channel="sms")
+    atts = _record_media(inbound, rows, tip.id, msg_id)
     crisis = verdict.category == "self_harm"
-    inbound.remember(_kind("followup", tipster.language, crisis), tip.id)
+    inbound.remember(rows, _kind("followup", tipster.language, crisis), tip.id)
+    rows.write(session)
     reply = replies.followup_reply(tipster.language, code=tip.code, crisis=crisis)
-    return _about("followup", tip, reply, route=escalated, attachments=atts)
+    return SmsOutcome(
+        "followup", reply, tip.id, tip.code, inbound.school.slug, route=escalated, attachments=atts
+    )
 
 
-def _record_media(inbound: _Inbound, tip: Tip, message_id: str | None) -> tuple[str, ...]:
+def _record_media(
+    inbound: _Inbound, rows: intake.Rows, tip_id: str, message_id: str | None
+) -> tuple[str, ...]:
     """Pending attachments with the media URL sealed; the worker fetches them, never this path.
 
     The URL is sealed because it names the Twilio message, whose logs hold the student's number.
     """
-    vault, ids = inbound.svc.vault, []
+    ids = []
     for ref in inbound.media:
         declared = ref.content_type if _CONTENT_TYPE.match(ref.content_type) else "unknown/unknown"
-        att = Attachment(
-            id=new_id(),
-            tip_id=tip.id,
+        att_id = new_id()
+        rows.add(
+            "attachment",
+            id=att_id,
+            tip_id=tip_id,
             message_id=message_id,
             content_type=declared.lower(),
             status="pending",
-            data_key=vault.new_data_key(),
             created_at=inbound.now,
+            **rows.sealed(inbound.svc.vault, "attachment", att_id, source=ref.url),
         )
-        vault.put(att, "source", ref.url)
-        inbound.session.add(att)
-        ids.append(att.id)
+        ids.append(att_id)
     return tuple(ids)

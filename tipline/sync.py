@@ -37,7 +37,8 @@ def policy_steps(policy: PolicyConfig) -> list[dict[str, Any]]:
 
 
 def sync_district(  # noqa: PLR0912 - schools, staff, shifts, policies in one pass
-session: Session, district: DistrictConfig) -> SyncReport:
+    session: Session, district: DistrictConfig
+) -> SyncReport:
     """Create or update schools, staff, shifts and policies; missing ones are deactivated/removed.
 
     Schools and staff are never deleted (tips and audit events refer to them); shifts and

@@ -2,17 +2,123 @@
 
 from __future__ import annotations
 
+import logging
+from typing import TYPE_CHECKING
+
+from flask import Flask
+
 from tipline.db import utcnow
 from workers.context import job_context
 
+if TYPE_CHECKING:
+    from tipline.escalation import StepRun
+    from tipline.notifier import Notifier
+
+log = logging.getLogger(__name__)
+
+NOTIFIER = "tipline.notifier"
+
+
+def notifier(app: Flask) -> Notifier:
+    """The app's Notifier (one Twilio client, one HTTP connection pool, per process)."""
+    from tipline.notifier import Notifier  # noqa: PLC0415
+    from tipline.services import services  # noqa: PLC0415
+
+    found = app.extensions.get(NOTIFIER)
+    if not isinstance(found, Notifier):
+        found = app.extensions[NOTIFIER] = Notifier(services(app).settings)
+    return found
+
 
 def route_tip(tip_id: str) -> bool:
-    """Route a stored tip. Idempotent: routing clears the tip's mark under a row lock."""
+    """Route a stored tip and, in the same transaction, run its alert's first step.
+
+    Idempotent: routing clears the tip's mark with a compare-and-set, and the step is guarded
+    by the alert's token and the unique (alert, round, step) row.
+    """
     from tipline import routing  # noqa: PLC0415
     from tipline.extensions import dbsession  # noqa: PLC0415
+    from tipline.services import services  # noqa: PLC0415
 
-    with job_context():
-        return routing.route_tip(dbsession(), tip_id, utcnow())
+    with job_context() as app:
+        svc = services(app)
+        session = dbsession()
+        routed = routing.route_tip(
+            session,
+            svc.vault,
+            svc.rules(session),
+            tip_id,
+            utcnow(),
+            public_url=svc.settings.public_url,
+        )
+        if routed is None:
+            return False
+        if routed.first_step is not None:
+            follow(app, routed.first_step)
+        return True
+
+
+def escalate(alert_id: str, token: str) -> bool:
+    """The timer of an alert's next step. Idempotent: a stale token or a step that already
+    ran (unique key) makes it a no-op, so a duplicate, late or post-ack run sends nothing."""
+    from tipline import escalation  # noqa: PLC0415
+    from tipline.extensions import dbsession  # noqa: PLC0415
+    from tipline.services import services  # noqa: PLC0415
+
+    with job_context() as app:
+        svc = services(app)
+        run = escalation.run_step(
+            dbsession(),
+            svc.vault,
+            alert_id,
+            token,
+            utcnow(),
+            public_url=svc.settings.public_url,
+            executed_by="job",
+        )
+        if run.early and run.next_at and run.token:
+            escalation.enqueue_timer(svc, alert_id, run.token, run.next_at)
+            return False
+        return follow(app, run)
+
+
+def follow(app: Flask, run: StepRun) -> bool:
+    """After a step committed: its SMS pages ahead of the queue, then the rest, then the next
+    timer. With Redis gone the pages are sent from here and the sweeper runs the timer."""
+    from tipline import alerts, escalation  # noqa: PLC0415
+    from tipline.services import services  # noqa: PLC0415
+
+    if not run.executed:
+        return False
+    svc = services(app)
+    for outbound_id in alerts.enqueue_sends(svc, run.outbound_ids, front=run.urgent):
+        deliver(app, outbound_id)
+    if run.next_at and run.token:
+        escalation.enqueue_timer(svc, run.alert_id, run.token, run.next_at)
+    return True
+
+
+def send(outbound_id: str) -> str:
+    """Send one outgoing message. Idempotent: the message is claimed with a compare-and-set
+    and an attempt row is committed before Twilio is called (see tipline.sending)."""
+    with job_context() as app:
+        return deliver(app, outbound_id)
+
+
+def deliver(app: Flask, outbound_id: str) -> str:
+    from tipline import alerts, sending  # noqa: PLC0415
+    from tipline.extensions import dbsession  # noqa: PLC0415
+    from tipline.services import services  # noqa: PLC0415
+
+    svc = services(app)
+    outcome = sending.deliver(
+        dbsession(), svc.vault, notifier(app), outbound_id, utcnow(), svc.settings.public_url
+    )
+    if outcome.kind == "retry" and outcome.retry_at is not None:
+        alerts.enqueue_retry(svc, outbound_id, outcome.retry_at, outcome.attempts)
+    if outcome.follow_up and alerts.enqueue_sends(svc, outcome.follow_up, front=outcome.follow_up):
+        log.warning("fallback call for %s waits for the sweeper", outbound_id)
+    return outcome.kind
 
 
 def fetch_media(attachment_id: str) -> str:

@@ -1,21 +1,43 @@
-"""`tipline worker`: an rq worker with its scheduler, plus the sweeper thread."""
+"""`tipline worker`: an rq worker with its scheduler, plus the sweeper thread.
+
+The sweeper does not depend on Redis: with Redis down at start or gone mid-run it keeps
+running every due escalation step and every owed send itself, while the rq loop is retried
+every few seconds.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import threading
+from datetime import datetime, timedelta
 
-from flask import Flask
+from flask import Flask, current_app
+from redis.exceptions import RedisError
 from rq import SimpleWorker
+from rq.exceptions import NoSuchJobError, StopRequested
+from rq.job import Job
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from tipline import queueing, sweeper
+from tipline.alerts import ACTIVE_JOB
 from tipline.db import utcnow
-from tipline.services import QUEUE_NAMES, services
+from tipline.escalation import StepRun
+from tipline.models import WorkerLease
+from tipline.services import QUEUE_NAMES, Services, services
 
 log = logging.getLogger(__name__)
+
+MAINTENANCE_INTERVAL = 30  # rq's default is 600 s: a dead scheduler's lock is retaken this soon
+RETRY_REDIS = 3.0  # seconds between attempts to (re)start the rq loop while Redis is away
+STEP_GRACE = timedelta(seconds=1)  # the rq timer normally fires within 1 s of the deadline
+SEND_GRACE = timedelta(seconds=3)  # send jobs normally start within milliseconds
+ROUTE_GRACE = timedelta(seconds=10)  # leave fresh tips to their routing job
+DIRECT_SENDS = 20  # sends per pass the sweeper makes itself when Redis is down
 
 
 class Sweeper(threading.Thread):
@@ -34,11 +56,12 @@ class Sweeper(threading.Thread):
         while not self.stopping.is_set():
             with self.app.app_context():
                 try:
+                    release_dead_local_lease(dbsession())
                     sweeper.sweep_once(
                         dbsession(),
                         self.holder,
                         utcnow(),
-                        lambda tip_id, code: queueing.enqueue_route_tip(svc, tip_id, code),
+                        lambda tip_id, code: enqueue_route_once(svc, tip_id, code),
                         lambda att_id: queueing.enqueue_fetch_media(svc, att_id),
                         hooks=sweep_hooks(),
                     )
@@ -53,25 +76,201 @@ class Sweeper(threading.Thread):
             self.stopping.wait(self.interval)
 
 
+def enqueue_route_once(svc: Services, tip_id: str, code: str) -> bool:
+    """Re-enqueue an unrouted tip's job unless it is still queued or running.
+
+    Under a backlog the sweeper sees the same unrouted tips every pass; pushing each again
+    would only lengthen the queue it is waiting in.
+    """
+    try:
+        job = Job.fetch(f"route-{tip_id}", connection=svc.redis)
+        if job.get_status(refresh=False) in ACTIVE_JOB:
+            return False
+    except NoSuchJobError:
+        pass
+    except (RedisError, OSError):
+        return False
+    return queueing.enqueue_route_tip(svc, tip_id, code)
+
+
+def release_dead_local_lease(session: Session) -> bool:
+    """Free the sweeper lease of a process on this host that no longer exists (SIGKILL, OOM).
+
+    Without this a restarted worker waits out the whole lease TTL before it sweeps again;
+    a holder on another host is left to expire normally.
+    """
+    from tipline import lease  # noqa: PLC0415
+
+    row = session.get(WorkerLease, sweeper.LEASE_NAME)
+    if row is None or row.expires_at <= utcnow():
+        session.rollback()
+        return False
+    host, _, rest = row.holder.partition(":")
+    pid_s = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_s.isdigit() or int(pid_s) == os.getpid():
+        session.rollback()
+        return False
+    try:
+        os.kill(int(pid_s), 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        lease.release(session, sweeper.LEASE_NAME, row.holder)
+        log.warning("sweeper lease of dead process %s released", pid_s)
+        return True
+    except PermissionError:
+        pass  # it exists, under another user
+    session.rollback()
+    return False
+
+
 def sweep_hooks() -> dict[str, sweeper.Hook]:
     """Extra passes other parts of tipline register (escalations due, retention)."""
-    return {}
+    return {"alerts": alerts_pass}
+
+
+def alerts_pass(session: Session, now: datetime) -> int:
+    """Route tips left unrouted, run overdue steps, send owed messages; Redis not required.
+
+    Steps run here directly rather than being re-enqueued, because Redis may be gone. The
+    guards in tipline.escalation make a race with a late timer job harmless.
+    """
+    from tipline import alerts, escalation, routing, sending  # noqa: PLC0415
+    from tipline.models import Tip  # noqa: PLC0415
+    from workers import jobs  # noqa: PLC0415
+
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    svc = services(app)
+    done = 0
+    stale = session.scalars(
+        select(Tip.id)
+        .where(Tip.needs_routing.is_(True), Tip.last_activity_at < now - ROUTE_GRACE)
+        .limit(50)
+    ).all()
+    session.rollback()
+
+    def clock() -> datetime:
+        # Steps are stamped when they really run: a long pass must not hide its lateness.
+        return max(now, utcnow())
+
+    for tip_id in stale:
+        routed = routing.route_tip(
+            session,
+            svc.vault,
+            svc.rules(session),
+            tip_id,
+            clock(),
+            public_url=svc.settings.public_url,
+        )
+        if routed is not None and routed.first_step is not None:
+            done += _follow(app, session, routed.first_step, clock())
+    for alert_id, token in escalation.due(session, now, STEP_GRACE):
+        run = escalation.run_step(
+            session,
+            svc.vault,
+            alert_id,
+            token,
+            clock(),
+            public_url=svc.settings.public_url,
+            executed_by="sweeper",
+        )
+        if run.executed:
+            log.warning(
+                "sweeper ran an overdue step of alert %s (its timer was lost or late)", alert_id
+            )
+        done += _follow(app, session, run, clock())
+    owed = alerts.owed(session, now, SEND_GRACE)
+    session.commit()
+    for outbound_id in alerts.requeue_owed(svc, owed)[:DIRECT_SENDS]:
+        sending.deliver(
+            session, svc.vault, jobs.notifier(app), outbound_id, clock(), svc.settings.public_url
+        )
+    return done
+
+
+def _follow(app: Flask, session: Session, run: StepRun, now: datetime) -> int:
+    """Queue a step's pages (or, with Redis down, send them from here) and its next timer."""
+    from tipline import alerts, escalation, sending  # noqa: PLC0415
+    from workers import jobs  # noqa: PLC0415
+
+    if not run.executed:
+        return 0
+    svc = services(app)
+    for outbound_id in alerts.enqueue_sends(svc, run.outbound_ids, front=run.urgent):
+        sending.deliver(
+            session, svc.vault, jobs.notifier(app), outbound_id, now, svc.settings.public_url
+        )
+    if run.next_at and run.token:
+        escalation.enqueue_timer(svc, run.alert_id, run.token, run.next_at)
+    return 1
+
+
+class _Worker(SimpleWorker):
+    """A SimpleWorker that also honours a SIGTERM that came before it installed its handlers."""
+
+    stop_event: threading.Event | None = None
+
+    def _install_signal_handlers(self) -> None:
+        super()._install_signal_handlers()  # type: ignore[no-untyped-call]
+        if self.stop_event is not None and self.stop_event.is_set():
+            self._stop_requested = True  # checked at the top of rq's work loop
+
+
+def _asked_to_stop(worker: SimpleWorker) -> bool:
+    """rq got SIGTERM/SIGINT: while busy it sets `_stop_requested`, while idle only the date."""
+    return bool(worker._stop_requested or worker._shutdown_requested_date is not None)
 
 
 def run_worker(app: Flask, burst: bool = False) -> bool:
-    """Run the worker in this process; returns when stopped (or drained, with burst)."""
+    """Run the worker in this process; returns when stopped (or drained, with burst).
+
+    rq's work loop returns (or raises) when Redis goes away; it is started again every
+    RETRY_REDIS seconds while the sweeper thread carries on. SIGTERM and SIGINT stop it in
+    either state: rq handles them while its loop runs, this function between attempts.
+    """
     svc = services(app)
     sweep = Sweeper(app)
+    stop = threading.Event()
+
+    def _stop(_signum: int, _frame: object) -> None:
+        stop.set()
+
+    def _handle_signals() -> None:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, _stop)
+
+    _handle_signals()
     sweep.start()
+    worked = False
     try:
-        queues = [svc.queue(name) for name in QUEUE_NAMES]
-        with app.app_context():
-            worker = SimpleWorker(queues, connection=svc.redis)
-            return bool(
-                worker.work(
-                    burst=burst, with_scheduler=True, logging_level="INFO", max_idle_time=None
+        while not stop.is_set():
+            worker = None
+            try:
+                queues = [svc.queue(name) for name in QUEUE_NAMES]
+                with app.app_context():
+                    worker = _Worker(
+                        queues, connection=svc.redis, maintenance_interval=MAINTENANCE_INTERVAL
+                    )
+                    worker.stop_event = stop
+                    worked = (
+                        bool(worker.work(burst=burst, with_scheduler=True, logging_level="INFO"))
+                        or worked
+                    )
+            except StopRequested:  # a signal between rq's loop and our handlers
+                return worked
+            except (RedisError, OSError) as e:
+                log.warning(
+                    "rq unavailable (%s); the sweeper carries on, retrying in %.0fs",
+                    type(e).__name__,
+                    RETRY_REDIS,
                 )
-            )
+            if burst or stop.is_set() or (worker is not None and _asked_to_stop(worker)):
+                return worked
+            _handle_signals()  # rq's handlers went with its loop
+            stop.wait(RETRY_REDIS)
+        return worked
     finally:
         sweep.stopping.set()
         sweep.join(timeout=10)
+        notifier = app.extensions.get("tipline.notifier")
+        if notifier is not None:
+            notifier.close()

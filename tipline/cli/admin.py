@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 from flask import Flask
@@ -10,10 +12,19 @@ from flask import Flask
 from tipline.errors import ConfigError, TiplineError
 
 
-def _app() -> Flask:
+@contextmanager
+def _app_context() -> Iterator[Flask]:
+    """The app from the environment, in an app context; its connections closed on the way out."""
     from tipline import create_app  # noqa: PLC0415
+    from tipline.extensions import db  # noqa: PLC0415
 
-    return create_app()
+    app = create_app()
+    with app.app_context():
+        try:
+            yield app
+        finally:
+            db.session.remove()
+            db.engine.dispose()
 
 
 @click.command()
@@ -27,10 +38,9 @@ def init() -> None:
     from tipline.services import services  # noqa: PLC0415
     from tipline.sync import sync_district  # noqa: PLC0415
 
-    app = _app()
-    settings = services(app).settings
-    district = load_district(settings.config_path)  # validate before touching the database
-    with app.app_context():
+    with _app_context() as app:
+        settings = services(app).settings
+        district = load_district(settings.config_path)  # validate before touching the database
         upgrade()
         svc = services(app)
         if svc.vault.ensure_lookup_key(dbsession()):
@@ -73,8 +83,7 @@ def create_user(
     if not password_stdin:
         raise ConfigError("--password-stdin is required (passwords never go on the command line)")
     password = sys.stdin.readline().rstrip("\r\n")
-    app = _app()
-    with app.app_context():
+    with _app_context() as app:
         user, created = upsert_user(
             dbsession(),
             services(app).vault,
@@ -95,8 +104,7 @@ def rotate_key() -> None:
     from tipline.extensions import db, dbsession  # noqa: PLC0415
     from tipline.services import services  # noqa: PLC0415
 
-    app = _app()
-    with app.app_context():
+    with _app_context() as app:
         vault = services(app).vault
         count = vault.rotate(dbsession())
         db.session.commit()
@@ -109,8 +117,7 @@ def purge() -> None:
     from tipline.extensions import db, dbsession  # noqa: PLC0415
     from tipline.retention import apply_retention  # noqa: PLC0415
 
-    app = _app()
-    with app.app_context():
+    with _app_context():
         result = apply_retention(dbsession())
         db.session.commit()
     click.echo(result.describe())

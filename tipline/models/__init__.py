@@ -1,7 +1,17 @@
 """SQLAlchemy 2.0 typed models, one module per group of nouns."""
 
+from tipline.models.alert import (
+    Alert,
+    AlertStep,
+    Delivery,
+    DeliveryAttempt,
+    Incident,
+    IncidentTip,
+    OnCallOverride,
+)
 from tipline.models.audit import AuditEvent
 from tipline.models.keys import DataKey, NamedSecret
+from tipline.models.note import Note
 from tipline.models.ops import Setting, WorkerLease
 from tipline.models.outbox import OutboundMessage
 from tipline.models.school import Policy, School, Shift, Staff, staff_schools
@@ -9,12 +19,20 @@ from tipline.models.tip import Attachment, InboundSid, Message, Tip, Tipster
 from tipline.models.user import User, user_schools
 
 __all__ = [
+    "Alert",
+    "AlertStep",
     "Attachment",
     "AuditEvent",
     "DataKey",
+    "Delivery",
+    "DeliveryAttempt",
     "InboundSid",
+    "Incident",
+    "IncidentTip",
     "Message",
     "NamedSecret",
+    "Note",
+    "OnCallOverride",
     "OutboundMessage",
     "Policy",
     "School",

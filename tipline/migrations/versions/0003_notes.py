@@ -1,7 +1,7 @@
 """notes
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-25 09:54:22.767145
 
 """
@@ -13,7 +13,7 @@ import tipline.db
 
 # revision identifiers, used by Alembic.
 revision = '0003'
-down_revision = '0001'
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 

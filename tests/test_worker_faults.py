@@ -1,0 +1,218 @@
+"""Faults, with real `tipline worker` processes: a due step fires once, and on time, after the
+worker is SIGKILLed mid-wait, after Redis is flushed, and with Redis gone altogether."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from flask import Flask
+from rq import Worker
+from sqlalchemy import select
+
+from tests.conftest import sign, sms_params
+from tests.fakes import FakeTwilio
+from tests.redisproc import RedisProcess
+from tests.test_alert_support import (
+    GUN,
+    LINCOLN,
+    use_config,
+)
+from tests.test_alert_support import fake_twilio as closed_fake_twilio
+from tipline import create_app
+from tipline.extensions import db
+from tipline.models import AlertStep, WorkerLease
+
+fake_twilio = closed_fake_twilio  # the fixture, with its listening socket closed
+
+pytestmark = pytest.mark.slow
+
+FAULT_POLICY = """
+    [[policy]]
+    name = "fault"
+    severity = ["critical"]
+    repeat = 1
+    [[policy.step]]
+    notify = ["on-duty:sro"]
+    channels = ["sms"]
+    wait = "4s"
+    [[policy.step]]
+    notify = ["role:district"]
+    channels = ["sms"]
+    wait = "4s"
+"""
+
+
+class Workers:
+    """`tipline worker` processes of this test, each in a process group of its own so that
+    the rq scheduler child a SIGKILLed worker leaves behind is stopped at the end too."""
+
+    def __init__(self, env: dict[str, str], logdir: Path) -> None:
+        self.env, self.logdir, self.procs = env, logdir, []  # type: ignore[var-annotated]
+
+    def start(self) -> subprocess.Popen[bytes]:
+        log = (self.logdir / f"worker{len(self.procs)}.log").open("wb")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tipline", "worker"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        self.procs.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # the group this test created, by its id
+            proc.wait(timeout=10)
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.logdir.glob("*.log")))
+
+
+def wait_for(what: Callable[[], bool], timeout: float, why: str) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if what():
+            return time.monotonic() - start
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {why}")
+
+
+def executed(app: Flask) -> list[tuple[int, int, float, str]]:
+    """(round, step, seconds late, by whom) of every executed step."""
+    with app.app_context():
+        rows = db.session.scalars(select(AlertStep).order_by(AlertStep.id)).all()
+        out = [
+            (r.round, r.step, (r.executed_at - r.due_at).total_seconds(), r.executed_by)
+            for r in rows
+        ]
+        db.session.remove()
+        return out
+
+
+def sweeper_held_by(app: Flask, pid: int) -> bool:
+    with app.app_context():
+        lease = db.session.get(WorkerLease, "sweeper")
+        held = lease is not None and f":{pid}:" in lease.holder
+        db.session.remove()
+        return held
+
+
+def post_tip(app: Flask) -> None:
+    params = sms_params(GUN, to=LINCOLN)
+    resp = app.test_client().post(
+        "/sms/inbound", data=params, headers={"X-Twilio-Signature": sign("/sms/inbound", params)}
+    )
+    assert resp.status_code == 200
+
+
+@pytest.fixture
+def setup(
+    twilio_app: Flask, twilio_env: dict[str, str], tmp_path: Path
+) -> Iterator[tuple[dict[str, str], Workers]]:
+    config = use_config(twilio_app, tmp_path, FAULT_POLICY)
+    env = {**os.environ, **twilio_env, "TIPLINE_CONFIG": str(config), "TIPLINE_LOG_LEVEL": "INFO"}
+    workers = Workers(env, tmp_path)
+    yield env, workers
+    workers.stop_all()
+
+
+def test_worker_sigkilled_mid_wait_and_restarted_fires_the_step_once(
+    twilio_app: Flask, fake_twilio: FakeTwilio, setup: tuple[dict[str, str], Workers]
+) -> None:
+    _env, workers = setup
+    first = workers.start()
+    wait_for(lambda: sweeper_held_by(twilio_app, first.pid), 30, "the first worker's sweeper")
+    post_tip(twilio_app)
+    wait_for(lambda: len(fake_twilio.messages()) == 1, 15, "the first page")
+    os.kill(first.pid, signal.SIGKILL)  # mid-wait: step 2 is due 4 s after step 1
+    killed_at = time.monotonic()
+    first.wait(timeout=10)  # reaped, as init or systemd would
+    workers.start()
+    wait_for(lambda: len(executed(twilio_app)) >= 2, 25, "the second step")
+    assert time.monotonic() - killed_at <= 20
+    time.sleep(2.5)  # any late duplicate (the old timer, the sweeper) would land by now
+    steps = executed(twilio_app)
+    assert [s[:2] for s in steps[:2]] == [(0, 0), (0, 1)], workers.logs()
+    assert len([s for s in steps if s[:2] == (0, 1)]) == 1
+    assert [m.form["To"] for m in fake_twilio.messages()][:2] == [
+        fake_twilio.messages()[0].form["To"],
+        "+15550000141",
+    ]
+    assert len([m for m in fake_twilio.messages() if m.form["To"] == "+15550000141"]) == len(
+        [s for s in steps if s[1] == 1]
+    )
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
+    server = RedisProcess(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_redis_flushed_then_gone_mid_wait_the_sweeper_fires_each_step_once(
+    twilio_app: Flask,
+    fake_twilio: FakeTwilio,
+    setup: tuple[dict[str, str], Workers],
+    own_redis: RedisProcess,
+) -> None:
+    env, workers = setup
+    workers.env = {**env, "TIPLINE_REDIS_URL": own_redis.url}
+    web = create_app(
+        {
+            **{k: v for k, v in env.items() if k.startswith(("TIPLINE_", "TWILIO_"))},
+            "TIPLINE_REDIS_URL": own_redis.url,
+        },
+        TESTING=True,
+    )
+    try:
+        worker = workers.start()
+        wait_for(lambda: sweeper_held_by(twilio_app, worker.pid), 30, "the worker's sweeper")
+        post_tip(web)
+        wait_for(lambda: len(fake_twilio.messages()) == 1, 15, "the first page")
+        redis.Redis(unix_socket_path=str(own_redis.socket)).flushdb()  # every timer is lost
+        wait_for(lambda: len(executed(twilio_app)) >= 2, 15, "the second step")
+        own_redis.stop()  # and now Redis is gone altogether
+        wait_for(lambda: len(executed(twilio_app)) >= 3, 15, "the third step, without Redis")
+        wait_for(lambda: len(fake_twilio.messages()) >= 3, 10, "its page, sent by the sweeper")
+        time.sleep(1.0)
+        steps = executed(twilio_app)
+        assert [s[:2] for s in steps[:3]] == [(0, 0), (0, 1), (1, 0)], workers.logs()
+        for _round, _step, late, by in steps[1:3]:
+            assert by == "sweeper"
+            assert late <= 2.0 + 2.0
+        assert len(fake_twilio.messages()) == 3
+        assert worker.poll() is None, "the worker survives Redis going away"
+    finally:
+        with web.app_context():
+            db.engine.dispose()
+
+
+def test_worker_started_without_redis_sweeps_joins_redis_later_and_stops_on_sigterm(
+    twilio_app: Flask, setup: tuple[dict[str, str], Workers], own_redis: RedisProcess
+) -> None:
+    env, workers = setup
+    own_redis.stop()
+    workers.env = {**env, "TIPLINE_REDIS_URL": own_redis.url}
+    proc = workers.start()
+    wait_for(lambda: sweeper_held_by(twilio_app, proc.pid), 30, "the sweeper, with Redis down")
+    own_redis.start()
+    conn = redis.Redis(unix_socket_path=str(own_redis.socket))
+    wait_for(lambda: bool(Worker.all(connection=conn)), 15, "rq's loop, once Redis is back")
+    conn.close()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=15) == 0

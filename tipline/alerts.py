@@ -1,0 +1,391 @@
+"""The outbox: every outgoing message, queued in the database first, then handed to Redis.
+
+An OutboundMessage (sealed body, console summary) plus a Delivery (when the next attempt is
+owed) is added in the same transaction as whatever caused it (an escalation step, an ack, a
+reply), so a crash or a Redis outage after the commit loses nothing: the sweeper finds the
+owed message. Sending itself is tipline.sending.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import has_app_context
+from redis.exceptions import RedisError
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+from sqlalchemy import event, select, update
+from sqlalchemy.orm import Session
+
+from tipline import audit, intake
+from tipline.db import new_id
+from tipline.errors import TiplineError
+from tipline.models import Alert, Delivery, Message, OutboundMessage, Staff, Tip, User
+from tipline.services import ALERTS_QUEUE, Services
+from tipline.vault import Vault
+
+log = logging.getLogger(__name__)
+
+SENDABLE = ("pending", "retry", "unknown")
+FAILED = ("failed", "undelivered")
+_AFTER_COMMIT = "tipline.enqueue_after_commit"
+_HOOKED = "tipline.enqueue_after_commit.hooked"
+STUCK = timedelta(seconds=60)  # a "sending" row this old lost its worker in mid-call
+MAX_REPLY = 1600
+ACTIVE_JOB = frozenset({"queued", "scheduled", "started", "deferred"})
+
+
+class ReplyError(TiplineError):
+    """A reply to a student cannot be sent as asked; the message is safe to show staff."""
+
+
+def queue_outbound(
+    session: Session,
+    vault: Vault | None,
+    *,
+    channel: str,
+    purpose: str,
+    to_label: str,
+    summary: str,
+    body: str | None,
+    now: datetime,
+    tip_id: str | None = None,
+    staff_id: int | None = None,
+    alert: Alert | None = None,
+    round_step: tuple[int, int] | None = None,
+    critical: bool = False,
+    from_number: str | None = None,
+    ack_token_hash: str | None = None,
+    fallback_of: str | None = None,
+    message_id: str | None = None,
+) -> OutboundMessage:
+    """Add a message and its Delivery (the caller commits, then enqueues its id).
+
+    A call has no body: its words are made from the alert when Twilio fetches the TwiML.
+    """
+    msg = OutboundMessage(
+        id=new_id(),
+        created_at=now,
+        channel=channel,
+        purpose=purpose,
+        tip_id=tip_id,
+        staff_id=staff_id,
+        to_label=to_label[:80],
+        summary=summary[:200],
+        data_key=vault.new_data_key() if vault is not None and body is not None else None,
+        status="pending",
+        attempts=0,
+        updated_at=now,
+    )
+    if body is not None:
+        if vault is None:
+            raise ValueError("a message with a body needs the vault to seal it")
+        vault.put(msg, "body", body)
+    session.add(
+        Delivery(
+            message=msg,
+            alert_id=alert.id if alert else None,
+            round=round_step[0] if round_step else None,
+            step=round_step[1] if round_step else None,
+            critical=critical,
+            from_number=from_number,
+            due_at=now,
+            ack_token_hash=ack_token_hash,
+            fallback_of=fallback_of,
+            message_id=message_id,
+        )
+    )
+    return msg
+
+
+def mark_skipped(msg: OutboundMessage, why: str, now: datetime) -> None:
+    """A message that cannot go out (no phone, no mail server): kept, visible, never retried."""
+    msg.status, msg.error_code, msg.updated_at = "skipped", why[:16], now
+    log.warning(
+        "%s %s to %s (%s) skipped: %s",
+        msg.purpose,
+        msg.channel,
+        msg.to_label,
+        msg.summary.split(" ·")[0],
+        why,
+    )
+
+
+def fall_back(
+    session: Session, vault: Vault | None, msg: OutboundMessage, d: Delivery, now: datetime
+) -> str | None:
+    """A failed SMS page to a critical recipient is followed at once by a call; its id or None.
+
+    Skipped when the alert is no longer open, or the same step already calls that person.
+    """
+    if msg.channel != "sms" or msg.purpose != "alert" or not d.critical or not d.alert_id:
+        return None
+    alert = session.get(Alert, d.alert_id)
+    if alert is None or alert.status != "open":
+        return None
+    calls = session.scalar(
+        select(OutboundMessage.id)
+        .join(Delivery, Delivery.outbound_id == OutboundMessage.id)
+        .where(
+            Delivery.alert_id == d.alert_id,
+            Delivery.round == d.round,
+            Delivery.step == d.step,
+            OutboundMessage.staff_id == msg.staff_id,
+            OutboundMessage.channel == "voice",
+        )
+        .limit(1)
+    )
+    if calls is not None or session.scalar(select(Delivery).where(Delivery.fallback_of == msg.id)):
+        return None
+    from tipline.alerttext import voice_summary  # noqa: PLC0415 - no import cycle at load
+
+    call = queue_outbound(
+        session,
+        vault,
+        channel="voice",
+        purpose="alert",
+        to_label=msg.to_label,
+        summary=voice_summary(alert),
+        body=None,
+        now=now,
+        tip_id=msg.tip_id,
+        staff_id=msg.staff_id,
+        alert=alert,
+        round_step=(d.round or 0, d.step or 0),
+        critical=True,
+        from_number=d.from_number,
+        fallback_of=msg.id,
+    )
+    log.warning("alert SMS to %s %s; calling instead", msg.to_label, msg.status)
+    return call.id
+
+
+def on_status(session: Session, msg: OutboundMessage, now: datetime) -> list[str]:
+    """A status callback moved `msg` on: a reply's Message follows it, and a failed critical
+    SMS page falls back to a call at once.
+
+    Hooked into tipline.delivery.record_status, whose callers commit; the call is enqueued
+    right after that commit when an app is at hand, else the sweeper sends it (it is due).
+    """
+    d = session.get(Delivery, msg.id)
+    if d is None:
+        return []
+    if d.message_id:
+        reply = session.get(Message, d.message_id)
+        if reply is not None:
+            reply.delivery_status = msg.status
+    if msg.status not in FAILED:
+        return []
+    follow = fall_back(session, None, msg, d, now)
+    if follow is None:
+        return []
+    if has_app_context():
+        from tipline.services import services  # noqa: PLC0415
+
+        enqueue_after_commit(session, services(), [follow])
+    return [follow]
+
+
+def enqueue_after_commit(session: Session, svc: Services, ids: Sequence[str]) -> None:
+    """Enqueue send jobs once the caller's transaction commits (never before it)."""
+    if not ids:
+        return
+    session.info.setdefault(_AFTER_COMMIT, []).extend(ids)
+    if session.info.get(_HOOKED):
+        return
+    session.info[_HOOKED] = True
+
+    def _send(committed: Session) -> None:
+        queued = committed.info.pop(_AFTER_COMMIT, [])
+        if queued:
+            enqueue_sends(svc, queued)
+
+    def _drop(rolled_back: Session) -> None:
+        rolled_back.info.pop(_AFTER_COMMIT, None)
+
+    event.listen(session, "after_commit", _send)
+    event.listen(session, "after_rollback", _drop)
+
+
+def cancel_pending(session: Session, alert_id: str, now: datetime) -> int:
+    """Cancel an alert's pages not yet handed to Twilio (an ack came in)."""
+    ids = select(Delivery.outbound_id).where(Delivery.alert_id == alert_id)
+    result = session.execute(
+        update(OutboundMessage)
+        .where(
+            OutboundMessage.id.in_(ids),
+            OutboundMessage.purpose == "alert",
+            OutboundMessage.status.in_(SENDABLE),
+        )
+        .values(status="cancelled", updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def owed(
+    session: Session, now: datetime, grace: timedelta, limit: int = 200
+) -> list[tuple[str, int]]:
+    """(id, attempts so far) of messages whose next attempt is overdue by `grace`; sends
+    stuck in mid-call are made owed first."""
+    stuck = session.execute(
+        update(OutboundMessage)
+        .where(OutboundMessage.status == "sending", OutboundMessage.updated_at < now - STUCK)
+        .values(status="unknown", updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if stuck.rowcount:  # type: ignore[attr-defined]
+        log.warning("%d sends lost their worker mid-call; checking them", stuck.rowcount)  # type: ignore[attr-defined]
+    rows = session.execute(
+        select(Delivery.outbound_id, OutboundMessage.attempts)
+        .join(OutboundMessage, OutboundMessage.id == Delivery.outbound_id)
+        .where(OutboundMessage.status.in_(SENDABLE), Delivery.due_at <= now - grace)
+        .order_by(Delivery.due_at)
+        .limit(limit)
+    ).all()
+    return [(str(i), int(n)) for i, n in rows]
+
+
+@dataclass(frozen=True)
+class StudentReply:
+    message: Message
+    outbound_id: str | None  # an SMS to send after commit; None for web tips
+
+
+def send_student_reply(
+    session: Session,
+    vault: Vault,
+    tip_id: str,
+    text: str,
+    *,
+    now: datetime,
+    user: User | None = None,
+    staff: Staff | None = None,
+) -> StudentReply:
+    """Store a sealed staff reply; for an SMS tip also queue the SMS (the caller commits, then
+    enqueues `outbound_id`). The student's number is not read here: only the send job
+    decrypts it. A web tip's reply waits on the follow-up page."""
+    tip = session.get(Tip, tip_id)
+    if tip is None:
+        raise ReplyError("no such tip")
+    if tip.data_key is None:
+        raise ReplyError("this tip was shredded; nobody can reply to it any more")
+    body = intake.clean_text(text).strip()
+    if not body:
+        raise ReplyError("the reply is empty")
+    if len(body) > MAX_REPLY:
+        raise ReplyError(f"the reply is longer than {MAX_REPLY} characters")
+    staff_id = staff.id if staff else (user.staff_id if user else None)
+    msg = intake.add_message(
+        session,
+        vault,
+        tip,
+        direction="out",
+        channel=tip.source,
+        text=body,
+        now=now,
+        author_staff_id=staff_id,
+        author_user_id=user.id if user else None,
+    )
+    session.flush()
+    actor = f"user:{user.id}" if user else (f"staff:{staff.key}" if staff else "system")
+    audit.record(session, actor, "tip.replied", tip.id, message_id=msg.id, channel=tip.source)
+    if tip.source != "sms" or tip.tipster_id is None:
+        return StudentReply(msg, None)
+    out = queue_outbound(
+        session,
+        vault,
+        channel="sms",
+        purpose="reply",
+        to_label="student",
+        summary=f"reply to {tip.code}",
+        body=body,
+        now=now,
+        tip_id=tip.id,
+        from_number=tip.school.sms_number,
+        message_id=msg.id,
+    )
+    msg.delivery_status = "pending"
+    return StudentReply(msg, out.id)
+
+
+def send_job_id(outbound_id: str, attempts: int) -> str:
+    """One job id per attempt, so a job already queued for it is recognized, not duplicated."""
+    return f"send-{outbound_id}-{attempts}"
+
+
+def enqueue_sends(
+    svc: Services, ids: Sequence[str], *, front: Sequence[str] = (), attempts: int = 0
+) -> list[str]:
+    """Queue a send job per message (after commit); returns the ids Redis did not take.
+
+    Those are not lost: their Delivery is due, so the sweeper sends them. `front` ids jump
+    the queue (an SMS page goes ahead of routing jobs that arrived meanwhile).
+    """
+    from workers import jobs  # noqa: PLC0415 - workers import tipline, not the other way at load
+
+    urgent = set(front)
+    # at_front pushes onto the head: push the urgent ones last-first to keep their order.
+    ordered = [i for i in reversed(ids) if i in urgent] + [i for i in ids if i not in urgent]
+    for n, outbound_id in enumerate(ordered):
+        try:
+            svc.queue(ALERTS_QUEUE).enqueue(
+                jobs.send,
+                outbound_id,
+                job_id=send_job_id(outbound_id, attempts),
+                result_ttl=0,
+                failure_ttl=86400,
+                at_front=outbound_id in urgent,
+            )
+        except (RedisError, OSError) as e:
+            log.warning(
+                "queue unavailable (%s); %d sends wait for the sweeper",
+                type(e).__name__,
+                len(ordered) - n,
+            )
+            return list(ordered[n:])
+    return []
+
+
+def requeue_owed(svc: Services, owed_sends: Sequence[tuple[str, int]]) -> list[str]:
+    """Enqueue owed sends that have no live job in Redis (flushed, lost, failed); returns the
+    ids Redis did not take (it is down: the caller sends them itself)."""
+    from workers import jobs  # noqa: PLC0415
+
+    for n, (outbound_id, attempts) in enumerate(owed_sends):
+        job_id = send_job_id(outbound_id, attempts)
+        try:
+            try:
+                status = Job.fetch(job_id, connection=svc.redis).get_status(refresh=False)
+            except NoSuchJobError:
+                status = None
+            if status in ACTIVE_JOB:
+                continue
+            svc.queue(ALERTS_QUEUE).enqueue(
+                jobs.send, outbound_id, job_id=job_id, result_ttl=0, failure_ttl=86400
+            )
+            log.warning("send %s had no job in Redis; queued again", outbound_id)
+        except (RedisError, OSError):
+            return [i for i, _ in owed_sends[n:]]
+    return []
+
+
+def enqueue_retry(svc: Services, outbound_id: str, at: datetime, attempts: int) -> bool:
+    from workers import jobs  # noqa: PLC0415
+
+    try:
+        svc.queue(ALERTS_QUEUE).enqueue_at(
+            at,
+            jobs.send,
+            outbound_id,
+            job_id=send_job_id(outbound_id, attempts),
+            result_ttl=0,
+            failure_ttl=86400,
+        )
+    except (RedisError, OSError) as e:
+        log.warning("queue unavailable (%s); the retry waits for the sweeper", type(e).__name__)
+        return False
+    return True

@@ -1,0 +1,135 @@
+"""`tipline oncall [SCHOOL] [--at TIME]` and `tipline oncall set SCHOOL DUTY STAFF ...`."""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import click
+from sqlalchemy.orm import Session
+
+from tipline.district import ROLES
+
+
+@contextmanager
+def _session() -> Iterator[Session]:
+    """A session of a fresh app, closed with its connection pool whatever happens."""
+    from tipline import create_app  # noqa: PLC0415
+    from tipline.extensions import db, dbsession  # noqa: PLC0415
+
+    app = create_app()
+    with app.app_context():
+        try:
+            yield dbsession()
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+class _SchoolOrCommand(click.Group):
+    """`oncall lincoln` names a school; `oncall set ...` runs the subcommand."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            ctx.meta["oncall.school"] = args[0]
+            args = args[1:]
+        return super().parse_args(ctx, args)
+
+
+def _when(raw: str | None, timezone: str) -> datetime:
+    """An ISO time; one without an offset is read in the school's time zone."""
+    from tipline.db import utcnow  # noqa: PLC0415
+
+    if raw is None:
+        return utcnow()
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        raise click.BadParameter(f"{raw!r} is not an ISO time like 2026-03-09T06:30") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(timezone))
+
+
+@click.group("oncall", cls=_SchoolOrCommand, invoke_without_command=True)
+@click.option("--at", "at", default=None, metavar="TIME", help="ISO time (default: now)")
+@click.pass_context
+def oncall(ctx: click.Context, at: str | None) -> None:
+    """Who is on duty at SCHOOL (or at every school) and why: shift or override."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from tipline import roster  # noqa: PLC0415
+    from tipline.oncall import describe_on_duty  # noqa: PLC0415
+
+    slug = ctx.meta.get("oncall.school")
+    with _session() as session:
+        district = roster.current_district(session)
+        schools = [s for s in district.schools if slug is None or s.slug == slug]
+        if not schools:
+            raise click.BadParameter(f"unknown school {slug!r}", param_hint="SCHOOL")
+        blocks = []
+        for school in schools:
+            when = _when(at, school.timezone)
+            school_id = _school_id(session, school.slug)
+            overrides = roster.overrides_at(session, school_id, when)
+            blocks.append(describe_on_duty(district, school.slug, when, overrides))
+    click.echo("\n\n".join(blocks))
+
+
+def _school_id(session: Session, slug: str) -> int:
+    from sqlalchemy import select  # noqa: PLC0415
+
+    from tipline.models import School  # noqa: PLC0415
+
+    found = session.scalar(select(School.id).where(School.slug == slug, School.active))
+    if found is None:
+        raise click.BadParameter(f"unknown school {slug!r}", param_hint="SCHOOL")
+    return int(found)
+
+
+@oncall.command("set")
+@click.argument("school")
+@click.argument("duty", type=click.Choice(ROLES))
+@click.argument("staff")
+@click.option("--from", "start", required=True, metavar="ISO", help="start (school's time)")
+@click.option("--until", "end", required=True, metavar="ISO", help="end, exclusive")
+@click.option("--by", "created_by", default=None, help="who set it (default: this user)")
+def set_override(
+    school: str, duty: str, staff: str, start: str, end: str, created_by: str | None
+) -> None:
+    """STAFF covers DUTY at SCHOOL from --from until --until, ahead of the shifts."""
+    from sqlalchemy import select  # noqa: PLC0415
+
+    from tipline.models import OnCallOverride, School, Staff  # noqa: PLC0415
+
+    with _session() as session:
+        found = session.scalars(select(School).where(School.slug == school, School.active)).first()
+        if found is None:
+            raise click.BadParameter(f"unknown school {school!r}", param_hint="SCHOOL")
+        member = session.scalars(select(Staff).where(Staff.key == staff, Staff.active)).first()
+        if member is None:
+            raise click.BadParameter(f"unknown staff id {staff!r}", param_hint="STAFF")
+        if found not in member.schools:
+            raise click.BadParameter(f"{staff} does not work at {school}", param_hint="STAFF")
+        begins, ends = _when(start, found.timezone), _when(end, found.timezone)
+        if ends <= begins:
+            raise click.BadParameter("must be after --from", param_hint="--until")
+        who = created_by or f"cli:{getpass.getuser()}"
+        session.add(
+            OnCallOverride(
+                school_id=found.id,
+                staff_id=member.id,
+                duty=duty,
+                start=begins,
+                end=ends,
+                created_by=who[:80],
+            )
+        )
+        session.commit()
+        zone = ZoneInfo(found.timezone)
+        click.echo(
+            f"{member.name} ({staff}) covers {duty} at {found.name} from "
+            f"{begins.astimezone(zone):%a %Y-%m-%d %H:%M %Z} until "
+            f"{ends.astimezone(zone):%a %Y-%m-%d %H:%M %Z}"
+        )

@@ -1,0 +1,1 @@
+"""Twilio voice webhooks: what an alert call says, and keypress 1 to acknowledge."""
