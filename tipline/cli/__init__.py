@@ -54,6 +54,7 @@ def _register() -> None:
         run.worker,
         run.dev,
         triage_cmd,
+        admin.export_corrections,
         oncall,
     ):
         main.add_command(cmd)

@@ -123,4 +123,36 @@ def purge() -> None:
     click.echo(result.describe())
 
 
-__all__ = ["TiplineError", "create_user", "init", "purge", "rotate_key"]
+@click.command("export-corrections")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="file to write (mode 0600); default: standard output",
+)
+def export_corrections(output: str | None) -> None:
+    """Write staff-corrected tips as JSON lines for `tipline triage --eval` (contains tip text)."""
+    import json  # noqa: PLC0415
+    import os  # noqa: PLC0415
+
+    from tipline.corrections import corrected_examples  # noqa: PLC0415
+    from tipline.extensions import dbsession  # noqa: PLC0415
+    from tipline.services import services  # noqa: PLC0415
+
+    with _app_context() as app:
+        lines = [
+            json.dumps(example, ensure_ascii=False)
+            for example in corrected_examples(dbsession(), services(app).vault)
+        ]
+    text = "".join(line + "\n" for line in lines)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+    click.echo(f"exported {len(lines)} corrected tips", err=True)
+
+
+__all__ = ["TiplineError", "create_user", "export_corrections", "init", "purge", "rotate_key"]
