@@ -146,6 +146,12 @@ def main() -> None:
             str(args.workers),
             "-b",
             f"127.0.0.1:{eport}",
+            "--threads",
+            str(args.threads),
+            "--worker-class",
+            "gthread" if args.threads > 1 else "sync",
+            "--keep-alive",
+            "5",
             "empty_app:app",
         ]
         tipline = [

@@ -27,6 +27,7 @@ from tests.test_alert_support import fake_twilio as closed_fake_twilio
 from tipline.db import utcnow
 from tipline.services import ALERTS_QUEUE, QUEUE_NAMES, services
 from workers import jobs
+from workers.runner import dispatch_pending
 
 fake_twilio = closed_fake_twilio  # the fixture, with its listening socket closed
 
@@ -57,6 +58,7 @@ def rq_app(twilio_app: Flask) -> Iterator[Flask]:
 def work(app: Flask) -> None:
     svc = services(app)
     with app.app_context():
+        dispatch_pending(svc)  # as `tipline worker` does: the hand-offs become routing jobs
         worker = SimpleWorker([svc.queue(n) for n in QUEUE_NAMES], connection=svc.redis)
         worker.work(burst=True, with_scheduler=True)
 

@@ -27,6 +27,7 @@ from tipline.ratelimit import Limits
 from tipline.receipts import normalize_code
 from tipline.report import views
 from tipline.services import ALERTS_QUEUE, services
+from workers.runner import dispatch_pending
 
 LOW_TIP = "someone keeps taking my calculator in math class"
 CRITICAL = "he has a gun in his backpack at school right now"
@@ -146,6 +147,7 @@ def test_followup_message_is_sealed_and_a_more_severe_one_reroutes(
         msg = db.session.scalars(select(Message)).one()
         assert (msg.direction, msg.channel) == ("in", "web")
         assert svc.vault.get_text(msg, "body") == CRITICAL
+    dispatch_pending(svc)  # the worker's dispatcher turns the hand-off into the routing job
     assert f"route-{tip_id}" in svc.queue(ALERTS_QUEUE).job_ids
     assert not stored_anywhere(dump_tables(app), CRITICAL)
 

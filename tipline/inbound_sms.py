@@ -18,7 +18,7 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from tipline import intake, keywords, queueing, replies
+from tipline import firsttext, intake, keywords, queueing, replies
 from tipline.db import new_id
 from tipline.lookups import SchoolInfo, lookups
 from tipline.models import AuditEvent, InboundSid, School, Staff, Tip, Tipster
@@ -111,7 +111,7 @@ def receive_sms(
         session.add(InboundSid(sid_hash=sid_hash, tip_id=None, reply_kind="staff", created_at=now))
         return SmsOutcome("staff", reply=reply, school=school.slug)
     inbound = _Inbound(session, svc, school, sid_hash, list(media)[:MAX_MEDIA], now)
-    return _from_student(inbound, phone, intake.clean_text(body))
+    return _student_text(inbound, phone, intake.clean_text(body), check_replay)
 
 
 def receive_and_commit(
@@ -157,7 +157,7 @@ def receive_and_commit(
 def hand_off(svc: Services, outcome: SmsOutcome) -> None:
     """After the commit: queue routing and media downloads, and log codes only."""
     if outcome.route and outcome.tip_id is not None:
-        queueing.enqueue_route_tip(svc, outcome.tip_id, outcome.code or "")
+        queueing.hand_off_route(svc, outcome.tip_id, outcome.code or "")
     for att_id in outcome.attachments:
         queueing.enqueue_fetch_media(svc, att_id)
     if outcome.code is not None:
@@ -211,7 +211,53 @@ class _OpenTip:
     severity: str
 
 
-def _from_student(inbound: _Inbound, phone: str, text: str) -> SmsOutcome:
+def _student_text(inbound: _Inbound, phone: str, text: str, check_replay: bool) -> SmsOutcome:
+    """A student's text: the one-statement first text when it can be, else the general path."""
+    verdict = None
+    if not check_replay and _may_be_first_text(inbound, text):
+        verdict = classify(text, rules=inbound.svc.rules(inbound.session))
+        outcome = _first_text(inbound, phone, text, verdict)
+        if outcome is not None:
+            return outcome
+    return _from_student(inbound, phone, text, verdict)
+
+
+def _may_be_first_text(inbound: _Inbound, text: str) -> bool:
+    """Worth trying `tipline.firsttext`: PostgreSQL, a plain text that would become a tip."""
+    return (
+        not inbound.media
+        and firsttext.supported(inbound.session.get_bind())
+        and bool(text.strip())
+        and not keywords.is_new_tip(text)
+    )
+
+
+def _first_text(inbound: _Inbound, phone: str, text: str, verdict: Verdict) -> SmsOutcome | None:
+    """A new phone's first text in one statement; None when the general path must decide."""
+    session, school, vault = inbound.session, inbound.school, inbound.svc.vault
+    crisis = verdict.category == "self_harm"
+    first = firsttext.FirstText(
+        school_id=school.id,
+        phone=phone,
+        phone_hash=vault.lookup_hash(session, "phone", phone),
+        sid_hash=inbound.sid_hash,
+        text=text,
+        verdict=verdict,
+        reply_kind=_kind("tip", verdict.language, crisis),
+        now=inbound.now,
+    )
+    tip = firsttext.store(session.get_bind(), vault, first)
+    if tip is None:
+        return None
+    reply = replies.first_reply(
+        tip.language, code=tip.code, school=school.name, monitored=school.monitored, crisis=crisis
+    )
+    return SmsOutcome("tip", reply, tip.id, tip.code, school.slug, created=True, route=True)
+
+
+def _from_student(
+    inbound: _Inbound, phone: str, text: str, verdict: Verdict | None = None
+) -> SmsOutcome:
     session, school = inbound.session, inbound.school
     phone_hash = inbound.svc.vault.lookup_hash(session, "phone", phone)
     # Columns on the session's connection, not entities: no ORM loading on the hot path.
@@ -232,7 +278,8 @@ def _from_student(inbound: _Inbound, phone: str, text: str) -> SmsOutcome:
     if not text.strip() and not inbound.media:
         lang = tipster.language if tipster is not None else "en"
         return SmsOutcome("empty", reply=replies.empty_reply(lang), school=school.slug)
-    verdict = classify(text, rules=inbound.svc.rules(session))
+    if verdict is None:
+        verdict = classify(text, rules=inbound.svc.rules(session))
     rows = intake.Rows()
     if tipster is not None:
         open_tip = _open_tip(session, tipster.id, school, inbound.now)

@@ -66,14 +66,14 @@ def new_code(session: Session, school_id: int) -> str:
 
     Random, not sequential, so a code says nothing about how many tips a school receives.
     """
-    for code in _candidate_codes():
+    for code in candidate_codes():
         taken = session.scalar(select(Tip.id).where(Tip.school_id == school_id, Tip.code == code))
         if taken is None:
             return code
     raise IntakeError("could not allocate a tip code")  # pragma: no cover - 10^-20 odds
 
 
-def _candidate_codes() -> Iterator[str]:
+def candidate_codes() -> Iterator[str]:
     for digits in (4, 4, 4, 5, 5, 6, 6, 7, 8):
         yield f"T{secrets.randbelow(9 * 10 ** (digits - 1)) + 10 ** (digits - 1)}"
 
@@ -238,7 +238,7 @@ def _insert_with_code(session: Session, tip: dict[str, Any]) -> str:
         .on_conflict_do_nothing(index_elements=["school_id", "code"])
         .returning(table.c.id)  # a row back means it went in (rowcount is not reliable here)
     )
-    for code in _candidate_codes():
+    for code in candidate_codes():
         if conn.execute(stmt, {**tip, "code": code}).first() is not None:
             return code
     raise IntakeError("could not allocate a tip code")  # pragma: no cover - 10^-20 odds

@@ -1,14 +1,59 @@
-"""Hand-offs to the worker queue: enqueue after commit, never lose the tip if Redis is down."""
+"""Hand-offs to the worker queue: enqueue after commit, never lose the tip if Redis is down.
+
+A request hands a new tip over with one LPUSH of its id (`hand_off_route`): an rq enqueue
+costs several times that (a job hash, a pipeline, pickling) and the webhook must stay lean.
+The worker's dispatcher (`dispatch_handoffs`) turns each id into the routing job within
+milliseconds. Whatever is lost between the two is still marked `needs_routing` in the
+database, and the sweeper routes it.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from redis.exceptions import RedisError
 
 from tipline.services import ALERTS_QUEUE, DEFAULT_QUEUE, Services
 
 log = logging.getLogger(__name__)
+
+HANDOFF_KEY = "tipline:route-handoff"  # a Redis list of tip ids waiting for their routing job
+DISPATCH_BATCH = 100
+
+
+def hand_off_route(svc: Services, tip_id: str, code: str = "") -> bool:
+    """Tell the workers a committed tip needs routing; False (and a log line) if Redis is down."""
+    try:
+        svc.redis.lpush(HANDOFF_KEY, tip_id)
+    except (RedisError, OSError) as e:
+        log.warning(
+            "queue unavailable (%s); tip %s stays marked for the sweeper",
+            type(e).__name__,
+            code or tip_id,
+        )
+        return False
+    return True
+
+
+def dispatch_handoffs(svc: Services, enqueue: Callable[[str], object], wait: float = 0) -> int:
+    """Pass handed-off tip ids to `enqueue`, oldest first; how many there were.
+
+    With `wait`, blocks up to that many seconds for the first one. Redis errors propagate:
+    the caller decides how long to wait before trying again.
+    """
+    ids: list[bytes | str] = []
+    if wait > 0:
+        first = svc.redis.brpop([HANDOFF_KEY], timeout=wait)
+        if first is None:
+            return 0
+        ids.append(first[1])
+    more = svc.redis.rpop(HANDOFF_KEY, DISPATCH_BATCH)
+    if isinstance(more, list):
+        ids.extend(more)
+    for raw in ids:
+        enqueue(raw.decode() if isinstance(raw, bytes) else raw)
+    return len(ids)
 
 
 def enqueue_route_tip(svc: Services, tip_id: str, code: str = "") -> bool:

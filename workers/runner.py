@@ -76,6 +76,44 @@ class Sweeper(threading.Thread):
             self.stopping.wait(self.interval)
 
 
+class Dispatcher(threading.Thread):
+    """Turns the tips intake handed off (one LPUSH each) into rq routing jobs, at once.
+
+    Several workers may each run one: Redis gives every id to exactly one of them. With Redis
+    away it waits and tries again; the sweeper routes whatever is left marked meanwhile.
+    """
+
+    WAIT = 1.0  # seconds one BRPOP blocks; also how soon a stop request is noticed
+
+    def __init__(self, app: Flask) -> None:
+        super().__init__(name="tipline-dispatcher", daemon=True)
+        self.app = app
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        svc = services(self.app)
+        while not self.stopping.is_set():
+            try:
+                dispatch_pending(svc, wait=self.WAIT)
+            except (RedisError, OSError) as e:
+                log.warning(
+                    "dispatcher: Redis unavailable (%s); retrying in %.0fs",
+                    type(e).__name__,
+                    RETRY_REDIS,
+                )
+                self.stopping.wait(RETRY_REDIS)
+            except Exception:
+                log.exception("dispatcher pass failed; retrying")
+                self.stopping.wait(RETRY_REDIS)
+
+
+def dispatch_pending(svc: Services, wait: float = 0) -> int:
+    """Routing jobs for every tip handed off so far (see `tipline.queueing.hand_off_route`)."""
+    return queueing.dispatch_handoffs(
+        svc, lambda tip_id: enqueue_route_once(svc, tip_id, ""), wait=wait
+    )
+
+
 def enqueue_route_once(svc: Services, tip_id: str, code: str) -> bool:
     """Re-enqueue an unrouted tip's job unless it is still queued or running.
 
@@ -240,12 +278,17 @@ def run_worker(app: Flask, burst: bool = False) -> bool:
 
     _handle_signals()
     sweep.start()
+    dispatcher = Dispatcher(app)
+    if not burst:
+        dispatcher.start()
     worked = False
     try:
         while not stop.is_set():
             worker = None
             try:
                 queues = [svc.queue(name) for name in QUEUE_NAMES]
+                if burst:
+                    dispatch_pending(svc)  # what intake handed off so far is part of the work
                 with app.app_context():
                     worker = _Worker(
                         queues, connection=svc.redis, maintenance_interval=MAINTENANCE_INTERVAL
@@ -270,7 +313,10 @@ def run_worker(app: Flask, burst: bool = False) -> bool:
         return worked
     finally:
         sweep.stopping.set()
+        dispatcher.stopping.set()
         sweep.join(timeout=10)
+        if dispatcher.is_alive():
+            dispatcher.join(timeout=Dispatcher.WAIT + 5)
         notifier = app.extensions.get("tipline.notifier")
         if notifier is not None:
             notifier.close()

@@ -22,7 +22,7 @@ from tipline.errors import UnknownSchool
 from tipline.extensions import dbsession
 from tipline.intake import conversation, school_by_slug
 from tipline.models import School, Tip
-from tipline.queueing import enqueue_route_tip
+from tipline.queueing import hand_off_route
 from tipline.ratelimit import FailureLimiter, LimiterUnavailable, Limits, RateLimited
 from tipline.report.forms import FollowupForm, ReplyForm, TipForm
 from tipline.report.i18n import pick_lang, strings
@@ -83,7 +83,7 @@ def tip(school: str) -> ResponseReturnValue:
         else:
             session.commit()
             # After the commit: with Redis down the tip is safe and the sweeper routes it.
-            enqueue_route_tip(svc, receipt.tip.id, receipt.tip.code)
+            hand_off_route(svc, receipt.tip.id, receipt.tip.code)
             return _page("report/receipt.html", lang, school=found, receipt=receipt)
     return _page(
         "report/tip.html",
@@ -166,7 +166,7 @@ def _add(tip: Tip, text: str) -> bool:
         return False
     session.commit()
     if result.escalated:
-        enqueue_route_tip(svc, tip.id, tip.code)
+        hand_off_route(svc, tip.id, tip.code)
     return True
 
 

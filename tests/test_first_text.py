@@ -1,0 +1,116 @@
+"""A new phone's first text: the one-statement path writes what the general path writes.
+
+On PostgreSQL (CI) the webhook stores a first text with `tipline.firsttext`; on SQLite with
+the general path. Either way the rows, the sealed values and the reply must be the same, and
+the hand-off must reach the worker as a routing job.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from tests.conftest import sms_params
+from tipline import firsttext, intake
+from tipline.extensions import db
+from tipline.models import AuditEvent, InboundSid, Tip, Tipster
+from tipline.services import ALERTS_QUEUE, services
+from workers.runner import Dispatcher
+
+TEXT = "he said he is bringing a knife to the game friday"
+CODE = re.compile(r"\bT\d{4,}\b")
+
+
+def first_text(client: FlaskClient, phone: str, text: str = TEXT) -> str:
+    resp = client.post("/sms/inbound", data=sms_params(text, from_=phone))
+    assert resp.status_code == 200
+    found = CODE.search(resp.get_data(as_text=True))
+    assert found is not None
+    return found.group(0)
+
+
+def stored(app: Flask, code: str) -> dict[str, Any]:
+    """Everything a first text leaves in the database, decrypted, minus ids and times."""
+    with app.app_context():
+        vault = services(app).vault
+        tip = db.session.scalars(select(Tip).where(Tip.code == code)).one()
+        tipster = db.session.get(Tipster, tip.tipster_id)
+        assert tipster is not None
+        assert tipster.data_key is not None
+        events = db.session.scalars(select(AuditEvent).where(AuditEvent.tip_id == tip.id)).all()
+        sids = db.session.scalars(select(InboundSid).where(InboundSid.tip_id == tip.id)).all()
+        phone = vault.open_for(
+            "tipster", "phone", tipster.id, tipster.data_key, tipster._phone or b""
+        )
+        return {
+            "tip": {
+                c: getattr(tip, c)
+                for c in ("source", "severity", "category", "language", "status")
+                + ("needs_routing", "message_count", "routed_at", "school_id")
+            },
+            "body": intake.tip_text(vault, tip),
+            "triage": intake.tip_triage(vault, tip),
+            "own_key": tip.data_key is not None and tip.data_key_id != tipster.data_key_id,
+            "tipster": (tipster.kind, tipster.language, tipster.blocked, phone.decode()),
+            "events": [(e.actor, e.action, {**e.detail, "code": "-"}) for e in events],
+            "code_in_event": [e.detail.get("code") for e in events] == [code],
+            "sids": [s.reply_kind for s in sids],
+        }
+
+
+def test_first_text_rows_are_the_same_on_either_path(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast = stored(app, first_text(client, "+15551239001"))
+    monkeypatch.setattr(firsttext, "supported", lambda _bind: False)
+    general = stored(app, first_text(client, "+15551239002"))
+    fast["tipster"] = fast["tipster"][:3] + ("+15551239002",)
+    assert fast == general
+    assert fast["body"] == TEXT
+    assert fast["tip"]["severity"] == "critical"
+    assert fast["code_in_event"]
+    assert fast["own_key"]
+
+
+def test_taken_codes_are_skipped_and_a_known_phone_threads(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taken = first_text(client, "+15551239003")
+
+    def draws() -> Iterator[str]:
+        yield from (taken, taken, "T98765")
+
+    monkeypatch.setattr(intake, "candidate_codes", draws)
+    assert first_text(client, "+15551239004") == "T98765"
+    # The phone is known now: its next text is a follow-up of the same tip, not a new one.
+    assert first_text(client, "+15551239004", "also he showed it to me at lunch") == "T98765"
+    with app.app_context():
+        tip = db.session.scalars(select(Tip).where(Tip.code == "T98765")).one()
+        assert tip.message_count == 2
+
+
+def test_the_worker_dispatcher_turns_a_hand_off_into_the_routing_job(
+    app: Flask, client: FlaskClient
+) -> None:
+    svc = services(app)
+    dispatcher = Dispatcher(app)
+    dispatcher.start()
+    try:
+        code = first_text(client, "+15551239005")
+        with app.app_context():
+            tip_id = db.session.scalars(select(Tip.id).where(Tip.code == code)).one()
+        deadline = time.monotonic() + 10
+        while f"route-{tip_id}" not in svc.queue(ALERTS_QUEUE).get_job_ids():
+            assert time.monotonic() < deadline, "the routing job was never queued"
+            time.sleep(0.05)
+    finally:
+        dispatcher.stopping.set()
+        dispatcher.join(timeout=5)
+    assert not dispatcher.is_alive()
