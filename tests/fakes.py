@@ -26,6 +26,7 @@ class FakeTwilio:
     requests: list[Recorded] = field(default_factory=list)
     failures: list[int] = field(default_factory=list)  # status codes to answer before succeeding
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    delete_failures: list[int] = field(default_factory=list)  # answers to DELETEs, before 204s
     lock: threading.Lock = field(default_factory=threading.Lock)
     counter: int = 0
 
@@ -49,9 +50,18 @@ class FakeTwilio:
         with self.lock:
             return [r for r in self.requests if r.path.endswith("/Calls.json")]
 
+    def deletes(self) -> list[Recorded]:
+        with self.lock:
+            return [r for r in self.requests if r.method == "DELETE"]
+
     def handle(self, req: Recorded) -> tuple[int, bytes, str]:
         with self.lock:
             self.requests.append(req)
+            if req.method == "DELETE":  # a media resource; `media` keeps serving it regardless
+                if self.delete_failures:
+                    code = self.delete_failures.pop(0)
+                    return code, json.dumps({"status": code}).encode(), "application/json"
+                return 204, b"", "application/json"
             if req.method == "GET" and req.path in self.media:
                 body, ctype = self.media[req.path]
                 return 200, body, ctype
@@ -93,7 +103,7 @@ def start_fake_twilio() -> FakeTwilio:
             self.end_headers()
             self.wfile.write(body)
 
-        do_GET = do_POST = _serve
+        do_GET = do_POST = do_DELETE = _serve
 
         def log_message(self, format: str, *args: Any) -> None:
             return

@@ -94,3 +94,5 @@ def _configure_logging(level: str) -> None:
     # Werkzeug's access log prints client IPs and paths; tip routes must never log IPs.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # At DEBUG urllib3 logs every request line: a Twilio media URL names the student's message.
+    logging.getLogger("urllib3").setLevel(logging.WARNING)

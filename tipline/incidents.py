@@ -37,9 +37,7 @@ _WEAPON_CLASS = {
 _SAME_PLACE = {"lunchrom": "cafeteria", "restrom": "bathrom", "bathrooms": "bathrom"}
 _NAME = re.compile(r"(?<![\w'])([A-Z][a-z]{2,})\b")
 _NOT_NAMES = frozenset({"omg", "guys", "lol", "bro", "yall", "pls", "plz", "asap", "ok", "okay"})
-# lookup_hash takes a fixed set of purposes; incident keys live in their own namespace of one.
-HASH_PURPOSE = "ratelimit"
-HASH_NAMESPACE = "incident-key:"
+HASH_PURPOSE = "incident"  # its own HKDF subkey: these hashes never match a limiter's or a phone's
 
 
 def event_keys(text: str, rules: RuleSet) -> set[str]:
@@ -73,7 +71,7 @@ def hashed(session: Session, vault: Vault, keys: set[str]) -> set[str]:
     out = set()
     for key in keys:
         kind, _, value = key.partition(":")
-        out.add(f"{kind}:{vault.lookup_hash(session, HASH_PURPOSE, HASH_NAMESPACE + key)}")
+        out.add(f"{kind}:{vault.lookup_hash(session, HASH_PURPOSE, key)}")
     return out
 
 

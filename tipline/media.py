@@ -1,14 +1,16 @@
-"""MMS attachments: the worker downloads what the webhook recorded, checks it and seals it."""
+"""MMS attachments: the worker fetches, checks, strips, seals, then deletes them at Twilio."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tipline import audit, twilio_api, webtips
+from tipline import audit, imageclean, twilio_api, webtips
 from tipline.crypto import CryptoError
 from tipline.db import utcnow
 from tipline.models import Attachment
@@ -18,6 +20,12 @@ log = logging.getLogger(__name__)
 
 MAX_BYTES = 5 * 1024 * 1024
 GIVE_UP_AFTER = timedelta(hours=24)  # Twilio down longer than this: stop retrying, say so
+# After a transient failure Twilio is asked again only after a growing wait (30 s, 1 min, 2 min,
+# ... 15 min), however often the job runs meanwhile: the sweeper re-enqueues every pending
+# attachment on each pass, and that must not become a request to Twilio every two seconds.
+RETRY_FIRST = timedelta(seconds=30)
+RETRY_MAX = timedelta(minutes=15)
+_RETRY_KEY = "tipline:media-retry:"  # + attachment id: a Redis hash {attempts, not_before}
 # HEIF brands (ISO/IEC 23008-12) phones use for photos; the rest is sniffed like web uploads.
 _HEIC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}
 ACCEPTED = frozenset(
@@ -39,9 +47,11 @@ def fetch_and_store(
 
     Idempotent: only a `pending` attachment is fetched, and the result is written under a row
     lock after a second look, so a duplicate job or a sweeper re-enqueue changes nothing.
-    Statuses: stored | rejected (type, size, URL outside Twilio) | unavailable (console mode,
-    shredded) | failed (Twilio refused, or kept failing for a day) | pending (retry later).
+    Statuses: stored | rejected (type, size, URL outside Twilio, not a decodable image) |
+    unavailable (console mode, shredded) | failed (Twilio refused, or kept failing for a day) |
+    pending (retry later, not before `retry_at`). Once stored, the media is deleted at Twilio.
     """
+    now = now or utcnow()
     att = session.get(Attachment, attachment_id)
     if att is None or att.status != "pending":
         return att.status if att is not None else "missing"
@@ -51,12 +61,72 @@ def fetch_and_store(
         url = services.vault.get_text(att, "source") or ""
     except CryptoError:
         return _finish(session, attachment_id, "unavailable", "shredded")
-    age = (now or utcnow()) - att.created_at
+    age = now - att.created_at
     session.rollback()  # no transaction stays open across the download
+    not_before = retry_at(services, attachment_id)
+    if not_before is not None and now < not_before:
+        return "pending"  # backing off after Twilio trouble
+    return _fetch(session, services, attachment_id, url, age, now)
+
+
+def _fetch(
+    session: Session,
+    services: Services,
+    attachment_id: str,
+    url: str,
+    age: timedelta,
+    now: datetime,
+) -> str:
+    """Download, store, then delete at Twilio; or record the wait before the next try."""
     media = _download(session, services, attachment_id, url, age)
+    if media == "pending":
+        _back_off(services, attachment_id, now)
+        return media
+    _forget(services, attachment_id)
     if isinstance(media, str):
         return media
-    return _store(session, services, attachment_id, media.data)
+    status = _store(session, services, attachment_id, media.data)
+    if status == "stored":
+        _delete_at_twilio(services, attachment_id, url)
+    return status
+
+
+def retry_at(services: Services, attachment_id: str) -> datetime | None:
+    """When Twilio may be asked for this attachment again; None when there is no wait."""
+    try:
+        raw = services.redis.hget(_RETRY_KEY + attachment_id, "not_before")
+    except (RedisError, OSError):
+        return None  # without Redis the job does not run either; the sweeper brings it back
+    if raw is None:
+        return None
+    return datetime.fromtimestamp(float(raw), UTC)
+
+
+def _back_off(services: Services, attachment_id: str, now: datetime) -> None:
+    key = _RETRY_KEY + attachment_id
+    try:
+        attempts = int(services.redis.hincrby(key, "attempts", 1))
+        wait = min(RETRY_FIRST * 2 ** min(attempts - 1, 16), RETRY_MAX)
+        services.redis.hset(key, "not_before", str((now + wait).timestamp()))
+        services.redis.expire(key, GIVE_UP_AFTER + RETRY_MAX)
+    except (RedisError, OSError) as e:
+        log.warning("attachment %s: backoff not recorded (%s)", attachment_id, type(e).__name__)
+
+
+def _forget(services: Services, attachment_id: str) -> None:
+    with contextlib.suppress(RedisError, OSError):  # else the key expires on its own
+        services.redis.delete(_RETRY_KEY + attachment_id)
+
+
+def _delete_at_twilio(services: Services, attachment_id: str, url: str) -> None:
+    """Ask Twilio to forget the media; a failure is logged and leaves the attachment stored."""
+    try:
+        twilio_api.delete_media(services.settings, url)
+    except twilio_api.MediaError as e:
+        # Never the URL: it names the message whose logs hold the student's number.
+        log.warning("attachment %s: media not deleted at Twilio (%s)", attachment_id, e.reason)
+    else:
+        log.info("attachment %s: media deleted at Twilio", attachment_id)
 
 
 def _store(session: Session, services: Services, attachment_id: str, data: bytes) -> str:
@@ -64,6 +134,12 @@ def _store(session: Session, services: Services, attachment_id: str, data: bytes
     content_type = sniff(data)
     if content_type not in ACCEPTED:
         return _finish(session, attachment_id, "rejected", "type")
+    try:
+        # Before the row lock: decoding a large photo takes a moment. GPS, phone model and time
+        # in EXIF/XMP must never be sealed with the picture (HEIC and PDF are kept as sent).
+        data = imageclean.strip(data, content_type)
+    except imageclean.ImageRejected as e:
+        return _finish(session, attachment_id, "rejected", f"image {e.reason}")
     att = _lock(session, attachment_id)
     if att is None or att.status != "pending":
         session.rollback()

@@ -1,4 +1,6 @@
-"""Twilio's REST API as the worker uses it to download MMS media; the webhook never imports it."""
+"""Twilio's REST API for MMS media, as the worker uses it: download, then delete.
+
+The webhook never imports it."""
 
 from __future__ import annotations
 
@@ -78,7 +80,7 @@ def fetch_media(settings: Settings, url: str, max_bytes: int) -> Media:
     base = settings.twilio_api_base_url
     if not same_origin(url, base):
         raise MediaError("origin", final=True)
-    auth = (settings.twilio_account_sid or "", settings.twilio_auth_token or "")
+    auth = _auth(settings)
     target, with_auth = url, True
     with requests.Session() as http:
         for _hop in range(MAX_REDIRECTS + 1):
@@ -101,6 +103,34 @@ def fetch_media(settings: Settings, url: str, max_bytes: int) -> Media:
             if not with_auth and not _public_https(target):
                 raise MediaError("redirect", final=True)
     raise MediaError("redirects", final=True)
+
+
+def delete_media(settings: Settings, url: str) -> None:
+    """DELETE an MMS media resource at Twilio once its bytes are stored here.
+
+    Twilio keeps MMS media until it is deleted, under a URL that names the message whose logs
+    hold the student's number; the webhook's MediaUrl is that resource itself. Same origin
+    rule and credentials as `fetch_media`; no redirect is followed. A 404 counts as deleted (a
+    second run, or deleted by hand). Raises MediaError; its reason never holds the URL.
+    """
+    if not settings.twilio_enabled:
+        raise MediaError("unavailable", final=True)
+    if not same_origin(url, settings.twilio_api_base_url):
+        raise MediaError("origin", final=True)
+    with requests.Session() as http:
+        try:
+            resp = http.delete(url, auth=_auth(settings), timeout=TIMEOUT, allow_redirects=False)
+        except requests.RequestException:
+            raise MediaError("network", final=False) from None  # its text names the URL
+        with resp:
+            if resp.status_code in {200, 202, 204, 404}:
+                return
+            retry = resp.status_code == 429 or resp.status_code >= 500
+            raise MediaError(f"http {resp.status_code}", final=not retry)
+
+
+def _auth(settings: Settings) -> tuple[str, str]:
+    return settings.twilio_account_sid or "", settings.twilio_auth_token or ""
 
 
 def _read(resp: requests.Response, max_bytes: int) -> Media:

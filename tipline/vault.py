@@ -16,7 +16,7 @@ from tipline.db import new_id
 from tipline.models.keys import DataKey, NamedSecret
 
 LOOKUP_SECRET = "lookup"  # noqa: S105 - the name of a row, not a secret
-PURPOSES = ("phone", "sid", "ratelimit", "receipt")
+PURPOSES = ("phone", "sid", "ratelimit", "receipt", "incident")
 
 
 class NotInitialized(Exception):

@@ -1,7 +1,7 @@
 """Web intake: a tip with an optional attachment, its receipt, and follow-ups by receipt.
 
 Plain functions over a session, a vault and the triage rules; the caller commits, and only
-after the commit enqueues routing (`queueing.enqueue_route_tip`).
+after the commit hands it to the worker for routing (`queueing.hand_off_route`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tipline import audit, intake, passwords, receipts
+from tipline import audit, imageclean, intake, passwords, receipts
 from tipline.db import new_id
 from tipline.intake import IntakeError
 from tipline.models import Attachment, Message, School, Tip, Tipster
@@ -42,7 +42,7 @@ class AttachmentRejected(IntakeError):
 
     def __init__(self, reason: str) -> None:
         super().__init__(f"attachment rejected: {reason}")
-        self.reason = reason  # "type" | "size"
+        self.reason = reason  # "type" | "size" (also: more pixels than imageclean allows)
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,19 @@ def check_attachment(data: bytes) -> str:
     return content_type
 
 
+def prepare_attachment(data: bytes) -> tuple[bytes, str]:
+    """The file as it is stored (an image without its metadata) and its sniffed type.
+
+    Raises AttachmentRejected: a file that sniffs as an image but does not decode as one is
+    refused like any other wrong type, and a decompression bomb like a file over the limit.
+    """
+    content_type = check_attachment(data)
+    try:
+        return imageclean.strip(data, content_type), content_type
+    except imageclean.ImageRejected as e:
+        raise AttachmentRejected(e.reason) from None
+
+
 def submit_web_tip(
     session: Session,
     vault: Vault,
@@ -95,7 +108,8 @@ def submit_web_tip(
     clean = intake.clean_text(text)
     if not clean.strip():
         raise EmptyTip("the tip is empty")
-    content_type = check_attachment(attachment) if attachment is not None else None
+    # Before anything is written: EXIF GPS, phone model and time never reach the database.
+    prepared = prepare_attachment(attachment) if attachment is not None else None
     code = receipts.new_code()
     passphrase = receipts.new_passphrase()
     # The code is only a keyed hash (a stolen database cannot be searched for a code without
@@ -120,9 +134,9 @@ def submit_web_tip(
         tipster=tipster,
         now=now,
     )
-    if attachment is not None and content_type is not None:
+    if prepared is not None:
         session.flush()  # the attachment names the tip only by foreign key: the tip goes first
-        store_attachment(session, vault, tip, attachment, content_type, now=now)
+        store_attachment(session, vault, tip, *prepared, now=now)
     return WebReceipt(tip=tip, code=receipts.format_code(code), passphrase=passphrase)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from flask import Flask
@@ -11,12 +12,16 @@ from tipline.db import utcnow
 from workers.context import job_context
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from tipline.escalation import StepRun
     from tipline.notifier import Notifier
+    from tipline.services import Services
 
 log = logging.getLogger(__name__)
 
 NOTIFIER = "tipline.notifier"
+MEDIA_RETRY_SLACK = timedelta(seconds=1)
 
 
 def notifier(app: Flask) -> Notifier:
@@ -122,10 +127,40 @@ def deliver(app: Flask, outbound_id: str) -> str:
 
 
 def fetch_media(attachment_id: str) -> str:
-    """Download an MMS attachment from Twilio and seal it. Idempotent: only `pending` ones."""
+    """Download an MMS attachment from Twilio and seal it. Idempotent: only `pending` ones.
+
+    After Twilio trouble (5xx, 429, a timeout) the attachment stays pending with a growing
+    wait recorded by `media`; this job schedules its own next run for then, so the retry does
+    not hang on the sweeper and never runs in a tight loop. A job that runs early is a no-op.
+    """
     from tipline import media  # noqa: PLC0415
     from tipline.extensions import dbsession  # noqa: PLC0415
     from tipline.services import services  # noqa: PLC0415
 
     with job_context() as app:
-        return media.fetch_and_store(dbsession(), services(app), attachment_id)
+        svc = services(app)
+        status = media.fetch_and_store(dbsession(), svc, attachment_id)
+        when = media.retry_at(svc, attachment_id) if status == "pending" else None
+        if when is not None:
+            _schedule_media_retry(svc, attachment_id, when)
+        return status
+
+
+def _schedule_media_retry(svc: Services, attachment_id: str, when: datetime) -> None:
+    from redis.exceptions import RedisError  # noqa: PLC0415
+
+    from tipline.services import DEFAULT_QUEUE  # noqa: PLC0415
+
+    when += MEDIA_RETRY_SLACK  # after the wait has passed, or the run would be a no-op
+    try:
+        # One job id per retry time: re-scheduling the same time (a sweeper's run during the
+        # wait) replaces it, and a running job never overwrites its own id.
+        svc.queue(DEFAULT_QUEUE).enqueue_at(
+            when,
+            fetch_media,
+            attachment_id,
+            job_id=f"media-{attachment_id}-{int(when.timestamp())}",
+            failure_ttl=86400,
+        )
+    except (RedisError, OSError) as e:
+        log.warning("media retry not scheduled (%s); the sweeper retries it", type(e).__name__)
