@@ -12,11 +12,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from PIL import ExifTags, Image, PngImagePlugin
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN
 from tests.fakes import FakeTwilio, start_fake_twilio
-from tests.test_media import MEDIA_PATH, attachment, fetch, run_worker, send_mms
+from tests.test_media import MEDIA_PATH, PNG, attachment, fetch, run_worker, send_mms
 from tests.test_web_intake import Page, post_tip, tip_count
 from tipline import imageclean, media, twilio_api
 from tipline.extensions import db
@@ -68,6 +68,25 @@ def photo(fmt: str) -> bytes:
     picture.save(out, format=fmt, **extra)
     data = out.getvalue()
     assert any(marker in data for marker in MARKERS)  # the fixture really carries metadata
+    return data
+
+
+def iphone_heic() -> bytes:
+    """A HEIC like an iPhone's: stored sideways with an irot box, GPS and phone model in EXIF.
+
+    The sideways 20x40 pixels, turned by the rotation a HEIF reader applies, are the 40x20
+    picture with its blue corner at top right that `assert_clean_and_upright` expects.
+    """
+    sideways = Image.new("RGB", (40, 20), (255, 0, 0))
+    sideways.paste((0, 0, 255), BLUE_CORNER)
+    out = io.BytesIO()
+    # EXIF as bytes: pillow_heif then writes its orientation as the irot box, as phones do.
+    sideways.save(out, format="HEIF", exif=camera_exif().tobytes(), xmp=XMP)
+    data = out.getvalue()
+    assert data[4:12] == b"ftypheic"
+    assert b"irot" in data
+    assert PHONE.encode() in data
+    assert GPS_DATUM.encode() in data
     return data
 
 
@@ -129,6 +148,20 @@ def test_web_photo_is_stored_without_its_metadata_and_upright(
     assert_clean_and_upright(content, fmt)
 
 
+def test_web_heic_is_stored_as_a_jpeg_without_its_metadata_and_upright(
+    app: Flask, client: FlaskClient
+) -> None:
+    heic = iphone_heic()
+    resp = post_tip(client, "photo of the threat", attachment=(heic, "IMG_0001.HEIC", "image/heic"))
+    assert resp.status_code == 200
+    assert Page(resp.get_data(as_text=True)).text("receipt-code")
+    att, content = stored_content(app)
+    assert (att.status, att.content_type, att.size) == ("stored", "image/jpeg", len(content))
+    assert content.startswith(b"\xff\xd8\xff")  # the type stored is what the bytes are
+    assert b"ftyp" not in content
+    assert_clean_and_upright(content, "JPEG")
+
+
 def test_web_pdf_is_stored_as_sent(app: Flask, client: FlaskClient) -> None:
     pdf = b"%PDF-1.4\n% not an image: stored as the student sent it\n%%EOF\n"
     resp = post_tip(
@@ -141,10 +174,10 @@ def test_web_pdf_is_stored_as_sent(app: Flask, client: FlaskClient) -> None:
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"MZ\x90\x00" * 64, "JPEG, PNG, GIF or WebP"),
-        (b"\x89PNG\r\n\x1a\n" + b"<html><script>alert(1)</script>", "JPEG, PNG, GIF or WebP"),
-        (photo("JPEG")[:300], "JPEG, PNG, GIF or WebP"),  # cut off in the middle
-        (b"\x89PNG\r\n\x1a\n", "JPEG, PNG, GIF or WebP"),
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"MZ\x90\x00" * 64, "JPEG, PNG, GIF, WebP or HEIC"),
+        (b"\x89PNG\r\n\x1a\n" + b"<html><script>alert(1)</script>", "JPEG, PNG, GIF, WebP or HEIC"),
+        (photo("JPEG")[:300], "JPEG, PNG, GIF, WebP or HEIC"),  # cut off in the middle
+        (b"\x89PNG\r\n\x1a\n", "JPEG, PNG, GIF, WebP or HEIC"),
     ],
     ids=["garbage-after-jpeg-magic", "html-after-png-magic", "truncated-jpeg", "png-magic-only"],
 )
@@ -181,11 +214,40 @@ def test_mms_photo_is_stored_without_its_metadata_and_deleted_at_twilio(
     assert content is not None
     assert (att.status, att.content_type, att.size) == ("stored", "image/jpeg", len(content))
     assert_clean_and_upright(content, "JPEG")
+    assert att._source is None  # the media URL is no longer kept once the bytes are here
     [get, delete] = fake_twilio.requests
     assert (get.method, delete.method) == ("GET", "DELETE")
     assert delete.path == MEDIA_PATH  # the MediaUrl is the media resource itself
     expected = base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
     assert delete.headers["Authorization"] == f"Basic {expected}"
+
+
+def test_mms_heic_is_stored_as_a_jpeg_without_its_metadata_and_deleted_at_twilio(
+    twilio_app: Flask, fake_twilio: FakeTwilio
+) -> None:
+    fake_twilio.media[MEDIA_PATH] = (iphone_heic(), "image/heic")
+    att_id = send_mms(twilio_app, fake_twilio.url + MEDIA_PATH, content_type="image/heic")
+    run_worker(twilio_app)
+    att, content = attachment(twilio_app, att_id)
+    assert content is not None
+    assert (att.status, att.content_type, att.size) == ("stored", "image/jpeg", len(content))
+    assert content.startswith(b"\xff\xd8\xff")
+    assert_clean_and_upright(content, "JPEG")
+    assert [r.path for r in fake_twilio.deletes()] == [MEDIA_PATH]
+
+
+def test_stored_mms_attachment_keeps_no_media_url(
+    twilio_app: Flask, fake_twilio: FakeTwilio
+) -> None:
+    fake_twilio.media[MEDIA_PATH] = (PNG, "image/png")
+    att_id = send_mms(twilio_app, fake_twilio.url + MEDIA_PATH)
+    with twilio_app.app_context():
+        query = text("SELECT source FROM attachment WHERE id = :id")
+        assert db.session.execute(query, {"id": att_id}).scalar_one() is not None
+    assert fetch(twilio_app, att_id) == "stored"
+    with twilio_app.app_context():
+        assert db.session.execute(query, {"id": att_id}).scalar_one() is None
+    assert attachment(twilio_app, att_id)[1] is not None  # the content itself is still there
 
 
 @pytest.mark.parametrize(
@@ -202,7 +264,36 @@ def test_mms_posing_as_an_image_is_rejected_without_a_crash(
     att, content = attachment(twilio_app, att_id)
     assert (att.status, content) == ("rejected", None)
     assert services(twilio_app).queue(DEFAULT_QUEUE).failed_job_registry.count == 0
-    assert fake_twilio.deletes() == []  # only stored media is deleted
+    # Of no use to anyone: Twilio is asked to forget it like stored media.
+    assert [r.path for r in fake_twilio.deletes()] == [MEDIA_PATH]
+
+
+def test_mms_too_large_is_rejected_and_deleted_at_twilio(
+    twilio_app: Flask, fake_twilio: FakeTwilio
+) -> None:
+    fake_twilio.media[MEDIA_PATH] = (PNG + b"\x00" * media.MAX_BYTES, "image/png")
+    att_id = send_mms(twilio_app, fake_twilio.url + MEDIA_PATH)
+    run_worker(twilio_app)
+    att, content = attachment(twilio_app, att_id)
+    assert (att.status, content) == ("rejected", None)
+    assert [r.method for r in fake_twilio.requests] == ["GET", "DELETE"]
+    assert fake_twilio.deletes()[0].path == MEDIA_PATH
+
+
+def test_failed_delete_of_rejected_media_is_only_logged(
+    twilio_app: Flask, fake_twilio: FakeTwilio, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="tipline")
+    fake_twilio.media[MEDIA_PATH] = (b"GIF89a" + b"\x00" * 40, "image/gif")
+    fake_twilio.delete_failures = [503]
+    att_id = send_mms(twilio_app, fake_twilio.url + MEDIA_PATH, content_type="image/gif")
+    assert fetch(twilio_app, att_id) == "rejected"
+    assert attachment(twilio_app, att_id)[0].status == "rejected"
+    assert len(fake_twilio.deletes()) == 1
+    ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("tipline"))
+    assert "media not deleted at Twilio (" in ours
+    for secret in (MEDIA_PATH, "MM" + "1" * 32, fake_twilio.url):
+        assert secret not in ours
 
 
 def test_failed_delete_at_twilio_leaves_the_attachment_stored(
@@ -322,7 +413,8 @@ def test_animation_keeps_its_frames_and_timing() -> None:
         loop=0,
         comment=COMMENT,
     )
-    clean = imageclean.strip(out.getvalue(), "image/gif")
+    clean, content_type = imageclean.strip(out.getvalue(), "image/gif")
+    assert content_type == "image/gif"
     assert COMMENT not in clean
     with Image.open(io.BytesIO(clean)) as picture:
         timing = []
@@ -333,10 +425,47 @@ def test_animation_keeps_its_frames_and_timing() -> None:
         assert timing == [100, 200, 300]
 
 
-def test_types_pillow_cannot_re_encode_pass_unchanged_and_others_are_refused() -> None:
+def test_pdf_passes_unchanged_and_other_types_are_refused() -> None:
     pdf = b"%PDF-1.7\n%%EOF\n"
-    heic = b"\x00\x00\x00\x18ftypheic" + b"\x00" * 20
-    assert imageclean.strip(pdf, "application/pdf") == pdf
-    assert imageclean.strip(heic, "image/heic") == heic
+    assert imageclean.strip(pdf, "application/pdf") == (pdf, "application/pdf")
     with pytest.raises(imageclean.ImageRejected):
         imageclean.strip(b"<svg/>", "image/svg+xml")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"\x00\x00\x00\x18ftypheic" + b"\x00" * 20, iphone_heic()[:200]],
+    ids=["heic-brand-only", "truncated-heic"],
+)
+def test_heic_that_does_not_decode_is_refused(data: bytes) -> None:
+    with pytest.raises(imageclean.ImageRejected) as refused:
+        imageclean.strip(data, "image/heic")
+    assert refused.value.reason == "type"
+
+
+def test_heic_decompression_bomb_is_refused_before_decoding() -> None:
+    out = io.BytesIO()
+    Image.new("L", (7100, 7100)).save(  # 50.4 megapixels in about 11 kB
+        out, format="HEIF", quality=0, enc_params={"preset": "ultrafast"}
+    )
+    assert len(out.getvalue()) < 64 * 1024
+    with pytest.raises(imageclean.ImageRejected) as refused:
+        imageclean.strip(out.getvalue(), "image/heic")
+    assert refused.value.reason == "size"
+
+
+def test_heic_keeps_only_the_primary_picture() -> None:
+    first, second = Image.new("RGB", (16, 8), (0, 255, 0)), Image.new("RGB", (8, 16), (0, 0, 255))
+    out = io.BytesIO()
+    first.save(out, format="HEIF", save_all=True, append_images=[second])
+    clean, content_type = imageclean.strip(out.getvalue(), "image/heic")
+    assert content_type == "image/jpeg"
+    with Image.open(io.BytesIO(clean)) as picture:
+        assert (picture.format, picture.size, getattr(picture, "n_frames", 1)) == (
+            "JPEG",
+            (16, 8),
+            1,
+        )
+        green = picture.convert("RGB").getpixel((8, 4))
+    assert isinstance(green, tuple)
+    assert green[1] > 200

@@ -347,7 +347,7 @@ def test_attachment_of_another_type_is_rejected(
     resp = post_tip(client, "see attached", attachment=(content, name, declared))
     assert resp.status_code == 200
     page = Page(resp.get_data(as_text=True))
-    assert "JPEG, PNG, GIF or WebP" in page.text("attachment-error")
+    assert "JPEG, PNG, GIF, WebP or HEIC" in page.text("attachment-error")
     assert page.attrs("attachment")["aria-describedby"] == "attachment-hint attachment-error"
     assert tip_count(app) == 0
 
@@ -361,6 +361,8 @@ def test_attachment_of_another_type_is_rejected(
         (b"GIF87a\x01\x00", "image/gif"),
         (b"RIFF\x24\x00\x00\x00WEBPVP8 ", "image/webp"),
         (b"%PDF-1.7\n", "application/pdf"),
+        (b"\x00\x00\x00\x18ftypheic", "image/heic"),
+        (b"\x00\x00\x00\x18ftypmp42", None),
         (b"RIFF\x24\x00\x00\x00WAVEfmt ", None),
         (b"PK\x03\x04", None),
         (b"\x7fELF", None),

@@ -26,8 +26,6 @@ GIVE_UP_AFTER = timedelta(hours=24)  # Twilio down longer than this: stop retryi
 RETRY_FIRST = timedelta(seconds=30)
 RETRY_MAX = timedelta(minutes=15)
 _RETRY_KEY = "tipline:media-retry:"  # + attachment id: a Redis hash {attempts, not_before}
-# HEIF brands (ISO/IEC 23008-12) phones use for photos; the rest is sniffed like web uploads.
-_HEIC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}
 ACCEPTED = frozenset(
     {"image/jpeg", "image/png", "image/gif", "image/webp", "image/heic", "application/pdf"}
 )
@@ -35,8 +33,6 @@ ACCEPTED = frozenset(
 
 def sniff(data: bytes) -> str | None:
     """The accepted type the bytes really are (never the type anyone declared); else None."""
-    if len(data) >= 12 and data[4:8] == b"ftyp" and data[8:12] in _HEIC_BRANDS:
-        return "image/heic"
     return webtips.sniff(data)
 
 
@@ -49,7 +45,8 @@ def fetch_and_store(
     lock after a second look, so a duplicate job or a sweeper re-enqueue changes nothing.
     Statuses: stored | rejected (type, size, URL outside Twilio, not a decodable image) |
     unavailable (console mode, shredded) | failed (Twilio refused, or kept failing for a day) |
-    pending (retry later, not before `retry_at`). Once stored, the media is deleted at Twilio.
+    pending (retry later, not before `retry_at`). Once stored, or rejected for its bytes (type,
+    size, not decodable), the media is deleted at Twilio.
     """
     now = now or utcnow()
     att = session.get(Attachment, attachment_id)
@@ -86,7 +83,7 @@ def _fetch(
     if isinstance(media, str):
         return media
     status = _store(session, services, attachment_id, media.data)
-    if status == "stored":
+    if status in {"stored", "rejected"}:  # kept here, or of no use to anyone: Twilio forgets it
         _delete_at_twilio(services, attachment_id, url)
     return status
 
@@ -119,7 +116,7 @@ def _forget(services: Services, attachment_id: str) -> None:
 
 
 def _delete_at_twilio(services: Services, attachment_id: str, url: str) -> None:
-    """Ask Twilio to forget the media; a failure is logged and leaves the attachment stored."""
+    """Ask Twilio to forget the media; a failure is only logged (the status stays as it is)."""
     try:
         twilio_api.delete_media(services.settings, url)
     except twilio_api.MediaError as e:
@@ -136,8 +133,9 @@ def _store(session: Session, services: Services, attachment_id: str, data: bytes
         return _finish(session, attachment_id, "rejected", "type")
     try:
         # Before the row lock: decoding a large photo takes a moment. GPS, phone model and time
-        # in EXIF/XMP must never be sealed with the picture (HEIC and PDF are kept as sent).
-        data = imageclean.strip(data, content_type)
+        # in EXIF/XMP must never be sealed with the picture (a PDF is kept as sent, a HEIC
+        # becomes a JPEG and is stored under that type).
+        data, content_type = imageclean.strip(data, content_type)
     except imageclean.ImageRejected as e:
         return _finish(session, attachment_id, "rejected", f"image {e.reason}")
     att = _lock(session, attachment_id)
@@ -147,6 +145,9 @@ def _store(session: Session, services: Services, attachment_id: str, data: bytes
     att.content_type = content_type
     att.size = len(data)
     services.vault.put(att, "content", data)
+    # The URL names the message whose Twilio logs hold the student's number; nothing needs it
+    # once the bytes are here (the delete at Twilio that follows uses this job's own copy).
+    att._source = None
     att.status = "stored"
     audit.record(session, "system", "attachment.stored", att.tip_id, content_type=content_type)
     session.commit()
@@ -161,7 +162,12 @@ def _download(
     try:
         return twilio_api.fetch_media(services.settings, url, MAX_BYTES)
     except twilio_api.MediaError as e:
-        if e.reason in {"origin", "redirect", "size"}:
+        if e.reason == "size":  # a Twilio URL that served too much: no use keeping it there
+            status = _finish(session, attachment_id, "rejected", e.reason)
+            if status == "rejected":
+                _delete_at_twilio(services, attachment_id, url)
+            return status
+        if e.reason in {"origin", "redirect"}:  # not at Twilio, or sent somewhere no request goes
             return _finish(session, attachment_id, "rejected", e.reason)
         if e.final or age > GIVE_UP_AFTER:
             return _finish(session, attachment_id, "failed", e.reason)

@@ -31,6 +31,8 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"GIF89a", "image/gif"),
     (b"%PDF-", "application/pdf"),
 )
+# HEIF brands (ISO/IEC 23008-12) phones use for photos, after the box header "....ftyp".
+_HEIC_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
 
 
 class EmptyTip(IntakeError):
@@ -67,6 +69,8 @@ def sniff(data: bytes) -> str | None:
             return content_type
     if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp"
+    if len(data) >= 12 and data[4:8] == b"ftyp" and data[8:12] in _HEIC_BRANDS:
+        return "image/heic"
     return None
 
 
@@ -81,14 +85,15 @@ def check_attachment(data: bytes) -> str:
 
 
 def prepare_attachment(data: bytes) -> tuple[bytes, str]:
-    """The file as it is stored (an image without its metadata) and its sniffed type.
+    """The file as it is stored (an image without its metadata) and the type of those bytes.
 
+    The type is the sniffed one, except for a converted picture (a HEIC is stored as a JPEG).
     Raises AttachmentRejected: a file that sniffs as an image but does not decode as one is
     refused like any other wrong type, and a decompression bomb like a file over the limit.
     """
     content_type = check_attachment(data)
     try:
-        return imageclean.strip(data, content_type), content_type
+        return imageclean.strip(data, content_type)
     except imageclean.ImageRejected as e:
         raise AttachmentRejected(e.reason) from None
 

@@ -27,13 +27,13 @@ TEXT: dict[str, dict[str, str]] = {
         "label_text": "What do you want to tell us?",
         "hint_text": "Say what is happening, where and when, and who is involved if you know.",
         "label_file": "Photo or PDF (optional)",
-        "hint_file": "JPEG, PNG, GIF, WebP or PDF, up to 5 MB. Photos can carry hidden details "
-        "such as where they were taken.",
+        "hint_file": "JPEG, PNG, GIF, WebP, HEIC or PDF, up to 5 MB. Photos can carry hidden "
+        "details such as where they were taken.",
         "submit_tip": "Send tip",
         "error_title": "Error",
         "error_summary": "There is a problem",
         "err_text_required": "Write your tip before sending it.",
-        "err_file_type": "The file must be a JPEG, PNG, GIF or WebP image, or a PDF.",
+        "err_file_type": "The file must be a JPEG, PNG, GIF, WebP or HEIC image, or a PDF.",
         "err_file_size": "The file is too large: the limit is 5 MB.",
         "receipt_title": "Your tip was sent",
         "receipt_write": "Write down this receipt code and passphrase now. They are shown only "
@@ -98,13 +98,13 @@ TEXT: dict[str, dict[str, str]] = {
         "hint_text": "Cuenta qué está pasando, dónde y cuándo, y quién está involucrado si lo "
         "sabes.",
         "label_file": "Foto o PDF (opcional)",
-        "hint_file": "JPEG, PNG, GIF, WebP o PDF, hasta 5 MB. Las fotos pueden llevar datos "
+        "hint_file": "JPEG, PNG, GIF, WebP, HEIC o PDF, hasta 5 MB. Las fotos pueden llevar datos "
         "ocultos, como el lugar donde se tomaron.",
         "submit_tip": "Enviar aviso",
         "error_title": "Error",
         "error_summary": "Hay un problema",
         "err_text_required": "Escribe tu aviso antes de enviarlo.",
-        "err_file_type": "El archivo debe ser una imagen JPEG, PNG, GIF o WebP, o un PDF.",
+        "err_file_type": "El archivo debe ser una imagen JPEG, PNG, GIF, WebP o HEIC, o un PDF.",
         "err_file_size": "El archivo es demasiado grande: el límite es 5 MB.",
         "receipt_title": "Tu aviso fue enviado",
         "receipt_write": "Anota ahora este código de recibo y esta frase de acceso. Solo se "
