@@ -72,13 +72,15 @@ def _register_blueprints(app: Flask) -> None:
 def _engine_options(url: str) -> dict[str, Any]:
     if url.startswith("sqlite"):
         # WAL lets the worker read while the web process writes; busy_timeout waits on locks.
-        return {"connect_args": {"timeout": 15}}
+        return {"connect_args": {"timeout": 15}, "hide_parameters": True}
     # No pre-ping: it cost a round trip on every checkout. A connection the server dropped
     # fails its first statement instead; SQLAlchemy then invalidates the whole pool, so only
     # that one request gets a 500 (Twilio retries it per the webhook's fallback settings, and
     # the replay key makes a retry safe). pool_size covers `serve --threads` up to 5 without
     # waiting; overflow absorbs the CLI and bursts.
-    return {"pool_pre_ping": False, "pool_size": 5, "max_overflow": 5}
+    # hide_parameters: an exception's text never carries a value (sealed blobs, keyed hashes,
+    # staff emails), only the statement.
+    return {"pool_pre_ping": False, "pool_size": 5, "max_overflow": 5, "hide_parameters": True}
 
 
 def _migrations_dir() -> str:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
-from werkzeug.exceptions import HTTPException
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 from tipline.headers import register_security_headers
 from tipline.report.i18n import pick_lang
 
+log = logging.getLogger(__name__)
+
 CODES = (400, 403, 404, 405, 413, 429, 500, 503)
+RETRY_AFTER = "60"  # seconds: what a 503 for a database outage asks a client to wait
 _KEPT_HEADERS = ("Allow", "Retry-After")
 
 PAGES: dict[str, dict[int, tuple[str, str]]] = {
@@ -87,7 +93,27 @@ def register_error_pages(app: Flask) -> None:
     """Error pages for CODES and the security headers on every response."""
     for code in CODES:
         app.register_error_handler(code, _error_page)
+    app.register_error_handler(DBAPIError, _database_down)
     register_security_headers(app)
+
+
+def database_unavailable(e: DBAPIError) -> None:
+    """Log a database failure in a request: its class and the route, never its message.
+
+    The message quotes the SQL statement (parameters are hidden by the engine options, but
+    a route's own log line is all an operator needs to know the database was unreachable).
+    """
+    kind = type(e.orig).__name__ if e.orig is not None else type(e).__name__
+    if isinstance(e, OperationalError | InterfaceError):
+        log.warning("%s: database unavailable (%s); nothing was stored", request.endpoint, kind)
+    else:  # a bug, not an outage: the traceback names our statement, never a value
+        log.error("%s: database error (%s); nothing was stored", request.endpoint, kind, exc_info=e)
+
+
+def _database_down(e: DBAPIError) -> ResponseReturnValue:
+    """A database outage is a 503 with our own page (and Retry-After), never a traceback."""
+    database_unavailable(e)
+    return _error_page(ServiceUnavailable(retry_after=int(RETRY_AFTER)))
 
 
 def _error_page(e: HTTPException) -> ResponseReturnValue:

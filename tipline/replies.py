@@ -16,6 +16,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "added": "Added to your tip {code}.",
         "new": "OK. Your next message will start a new tip.",
         "empty": "Your message was empty. Text what happened to this number.",
+        "unavailable": "Sorry, your message could not be received right now. Please text it "
+        "again in a few minutes.",
     },
     "es": {
         "received": "Línea de avisos de {school}: recibimos tu aviso. Tu código es {code}. "
@@ -27,6 +29,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "added": "Añadido a tu aviso {code}.",
         "new": "De acuerdo. Tu próximo mensaje iniciará un aviso nuevo.",
         "empty": "Tu mensaje estaba vacío. Escribe lo que pasó a este número.",
+        "unavailable": "Lo sentimos, ahora mismo no pudimos recibir tu mensaje. Vuelve a "
+        "enviarlo en unos minutos.",
     },
 }
 
@@ -79,3 +83,8 @@ def new_tip_reply(lang: str) -> str:
 
 def empty_reply(lang: str) -> str:
     return TEXTS[language(lang)]["empty"]
+
+
+def unavailable_reply() -> str:
+    """The database is down: the text was not stored. Both languages, since none is known."""
+    return " ".join(f"{TEXTS[lang]['unavailable']} {TEXTS[lang]['danger']}" for lang in LANGUAGES)

@@ -11,13 +11,15 @@ import logging
 
 from flask import Blueprint, Response, abort, request
 from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import DBAPIError
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
-from tipline import delivery, inbound_sms
+from tipline import delivery, inbound_sms, replies
 from tipline.db import utcnow
+from tipline.errorpages import database_unavailable
 from tipline.extensions import csrf, dbsession
 from tipline.services import services
 
@@ -64,6 +66,19 @@ def _short_error(e: HTTPException) -> ResponseReturnValue:
     # werkzeug description could quote the request.
     code = e.code or 400
     return Response(_ERRORS.get(code, "error") + "\n", code, mimetype="text/plain")
+
+
+@bp.errorhandler(DBAPIError)
+def _database_down(e: DBAPIError) -> ResponseReturnValue:
+    """Nothing could be stored: tell the student to text again (and 911), never a bare 500.
+
+    A 200 with TwiML is the only answer Twilio passes on to the student; an error status
+    would only reach the operator's debugger. A status callback gets a plain 503.
+    """
+    database_unavailable(e)
+    if request.endpoint == "sms.inbound":
+        return _twiml(replies.unavailable_reply())
+    return Response("database unavailable\n", 503, mimetype="text/plain")
 
 
 @bp.post("/inbound")
