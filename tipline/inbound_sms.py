@@ -7,6 +7,7 @@ the sender's number is never stored in the clear, logged, or put in an exception
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from datetime import datetime
@@ -39,6 +40,15 @@ def e164(value: str) -> str | None:
     return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
 
 
+@functools.lru_cache(maxsize=256)
+def _school_number(to: str) -> str | None:
+    """`e164` of the number texted: a school's own public number, so worth remembering.
+
+    Never used for `From`: a student's number must not linger in a process's memory.
+    """
+    return e164(to)
+
+
 def receive_sms(
     session: Session,
     svc: Services,
@@ -59,7 +69,7 @@ def receive_sms(
     """
     if keywords.is_carrier_keyword(body):
         return SmsOutcome("keyword")  # Twilio answers these itself; we keep no trace
-    phone, number = e164(from_), e164(to)
+    phone, number = e164(from_), _school_number(to)
     school = lookups(svc).school(session, number) if number is not None else None
     if school is None:
         return SmsOutcome("unknown_school")

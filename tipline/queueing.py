@@ -24,16 +24,10 @@ DISPATCH_BATCH = 100
 
 def hand_off_route(svc: Services, tip_id: str, code: str = "") -> bool:
     """Tell the workers a committed tip needs routing; False (and a log line) if Redis is down."""
-    try:
-        svc.redis.lpush(HANDOFF_KEY, tip_id)
-    except (RedisError, OSError) as e:
-        log.warning(
-            "queue unavailable (%s); tip %s stays marked for the sweeper",
-            type(e).__name__,
-            code or tip_id,
-        )
-        return False
-    return True
+    return _attempt(
+        lambda: svc.redis.lpush(HANDOFF_KEY, tip_id),
+        f"tip {code or tip_id} stays marked for the sweeper",
+    )
 
 
 def dispatch_handoffs(svc: Services, enqueue: Callable[[str], object], wait: float = 0) -> int:
@@ -64,33 +58,31 @@ def enqueue_route_tip(svc: Services, tip_id: str, code: str = "") -> bool:
     """
     from workers import jobs  # noqa: PLC0415 - workers import tipline, not the other way at load
 
-    try:
-        svc.queue(ALERTS_QUEUE).enqueue(
+    return _attempt(
+        lambda: svc.queue(ALERTS_QUEUE).enqueue(
             jobs.route_tip, tip_id, job_id=f"route-{tip_id}", result_ttl=0, failure_ttl=86400
-        )
-    except (RedisError, OSError) as e:
-        log.warning(
-            "queue unavailable (%s); tip %s stays marked for the sweeper",
-            type(e).__name__,
-            code or tip_id,
-        )
-        return False
-    return True
+        ),
+        f"tip {code or tip_id} stays marked for the sweeper",
+    )
 
 
 def enqueue_fetch_media(svc: Services, attachment_id: str) -> bool:
     """Queue the worker's download of an MMS attachment from Twilio."""
     from workers import jobs  # noqa: PLC0415
 
-    try:
-        svc.queue(DEFAULT_QUEUE).enqueue(
+    return _attempt(
+        lambda: svc.queue(DEFAULT_QUEUE).enqueue(
             jobs.fetch_media, attachment_id, job_id=f"media-{attachment_id}", failure_ttl=86400
-        )
+        ),
+        f"attachment {attachment_id} waits for the sweeper",
+    )
+
+
+def _attempt(push: Callable[[], object], waits: str) -> bool:
+    """One push to Redis; False, and a log line saying what waits, when Redis is down."""
+    try:
+        push()
     except (RedisError, OSError) as e:
-        log.warning(
-            "queue unavailable (%s); attachment %s waits for the sweeper",
-            type(e).__name__,
-            attachment_id,
-        )
+        log.warning("queue unavailable (%s); %s", type(e).__name__, waits)
         return False
     return True
