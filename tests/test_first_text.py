@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.conftest import sms_params
 from tipline import firsttext, intake
 from tipline.extensions import db
-from tipline.models import AuditEvent, InboundSid, Tip, Tipster
+from tipline.models import AuditEvent, DataKey, InboundSid, Tip, Tipster
 from tipline.services import ALERTS_QUEUE, services
 from workers.runner import Dispatcher
 
@@ -114,3 +114,28 @@ def test_the_worker_dispatcher_turns_a_hand_off_into_the_routing_job(
         dispatcher.stopping.set()
         dispatcher.join(timeout=5)
     assert not dispatcher.is_alive()
+
+
+def test_every_code_drawn_taken_falls_back_without_an_orphan_key(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taken = first_text(client, "+15551239006")
+    with app.app_context():
+        fast = firsttext.supported(db.engine)
+    # On PostgreSQL the one-statement path draws first and finds every code taken; the general
+    # path then draws again. SQLite has only the general path.
+    rounds = iter([[taken, taken]] * fast + [[taken, "T55555"]])
+
+    def draws() -> Iterator[str]:
+        yield from next(rounds, ["T66666"])
+
+    monkeypatch.setattr(intake, "candidate_codes", draws)
+    assert first_text(client, "+15551239007") == "T55555"
+    with app.app_context():
+        keys = db.session.scalar(select(func.count()).select_from(DataKey))
+        used = sum(
+            db.session.scalar(select(func.count()).select_from(m).where(m.data_key_id.is_not(None)))
+            or 0
+            for m in (Tip, Tipster)
+        )
+        assert keys == used  # every data key seals a row; none was left behind

@@ -36,11 +36,6 @@ WITH ts AS (
             %(now)s)
     ON CONFLICT (phone_hash) DO NOTHING
     RETURNING id
-), dk AS (
-    INSERT INTO data_key (id, master_key_id, wrapped, created_at)
-    SELECT v.id, v.master_key_id, v.wrapped, %(now)s
-    FROM ts, (VALUES (%(tipster_dk)s, %(tipster_mk)s, %(tipster_wrapped)s),
-                     (%(tip_dk)s, %(tip_mk)s, %(tip_wrapped)s)) AS v(id, master_key_id, wrapped)
 ), free AS (
     -- A scalar subquery with LIMIT is never flattened into a join: each candidate is one
     -- probe of the (school_id, code) unique index, however many tips the school has.
@@ -49,6 +44,12 @@ WITH ts AS (
         SELECT 1 FROM tip WHERE tip.school_id = %(school_id)s AND tip.code = c.code LIMIT 1
     ) IS NULL
     ORDER BY c.n LIMIT 1
+), dk AS (
+    -- The tip's key only goes in with the tip: no orphan key if every code drawn was taken.
+    INSERT INTO data_key (id, master_key_id, wrapped, created_at)
+    SELECT %(tipster_dk)s, %(tipster_mk)s, %(tipster_wrapped)s, %(now)s FROM ts
+    UNION ALL
+    SELECT %(tip_dk)s, %(tip_mk)s, %(tip_wrapped)s, %(now)s FROM free
 ), t AS (
     INSERT INTO tip (id, school_id, code, source, severity, category, language, status,
                      tipster_id, data_key_id, body, triage, created_at, last_activity_at,
