@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from tipline import audit, gsm
-from tipline.alerts import cancel_pending, queue_outbound
+from tipline.alerts import cancel_pending, queue_outbound, send_after_commit
 from tipline.db import new_id
 from tipline.models import (
     Alert,
@@ -77,7 +77,8 @@ def acknowledge(
     now: datetime,
 ) -> AckResult:
     """Acknowledge; tell the others already paged, and confirm by SMS unless `via` is SMS
-    (then `reply` is the confirmation, answered on the same conversation). Caller commits."""
+    (then `reply` is the confirmation, answered on the same conversation). Caller commits;
+    the notices and the confirmation are sent once it does, whoever acknowledged how."""
     done = session.execute(
         update(Alert)
         .where(Alert.id == alert_id, Alert.status == "open")
@@ -147,6 +148,7 @@ def acknowledge(
             from_number=alert.school.sms_number,
         )
         result.outbound_ids.insert(0, msg.id)
+    send_after_commit(session, result.outbound_ids)
     return result
 
 

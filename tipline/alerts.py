@@ -182,11 +182,20 @@ def on_status(session: Session, msg: OutboundMessage, now: datetime) -> list[str
     follow = fall_back(session, None, msg, d, now)
     if follow is None:
         return []
-    if has_app_context():
+    send_after_commit(session, [follow])
+    return [follow]
+
+
+def send_after_commit(session: Session, ids: Sequence[str]) -> None:
+    """Queue these messages' send jobs when the caller commits, if an app is at hand.
+
+    Without one (a script, a test without an app) nothing is lost: their Delivery is due,
+    so the sweeper sends them.
+    """
+    if ids and has_app_context():
         from tipline.services import services  # noqa: PLC0415
 
-        enqueue_after_commit(session, services(), [follow])
-    return [follow]
+        enqueue_after_commit(session, services(), ids)
 
 
 def enqueue_after_commit(session: Session, svc: Services, ids: Sequence[str]) -> None:
@@ -265,9 +274,9 @@ def send_student_reply(
     user: User | None = None,
     staff: Staff | None = None,
 ) -> StudentReply:
-    """Store a sealed staff reply; for an SMS tip also queue the SMS (the caller commits, then
-    enqueues `outbound_id`). The student's number is not read here: only the send job
-    decrypts it. A web tip's reply waits on the follow-up page."""
+    """Store a sealed staff reply; for an SMS tip also queue the SMS, sent once the caller
+    commits. The student's number is not read here: only the send job decrypts it. A web
+    tip's reply waits on the follow-up page."""
     tip = session.get(Tip, tip_id)
     if tip is None:
         raise ReplyError("no such tip")
@@ -309,6 +318,7 @@ def send_student_reply(
         message_id=msg.id,
     )
     msg.delivery_status = "pending"
+    send_after_commit(session, [out.id])
     return StudentReply(msg, out.id)
 
 

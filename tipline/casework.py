@@ -82,7 +82,7 @@ def acknowledge(
     """Acknowledge the tip's open alert from the web, as the login's staff entry.
 
     Acks belong to staff (the roster pages staff, not logins), so a login without a staff
-    link cannot acknowledge. The caller commits, then sends `outbound_ids` (notices).
+    link cannot acknowledge. The caller commits; the notices go out then.
     """
     _require(session, user, tip, "acknowledge")
     if user.staff is None:

@@ -20,8 +20,7 @@ def handle_staff_sms(
     `ACK 4821` / `ACK T4821` / `ACK` acknowledges (see tipline.acks); the reply is the
     confirmation, and the others already paged are told by SMS once the caller commits.
     """
-    from tipline import acks, alerts  # noqa: PLC0415 - alerting loads only for staff texts
+    from tipline import acks  # noqa: PLC0415 - alerting loads only for staff texts
 
     reply = acks.handle_staff_message(session, services.vault, staff, school, body, now, hint=HINT)
-    alerts.enqueue_after_commit(session, services, reply.outbound_ids)
     return reply.text

@@ -12,7 +12,7 @@ import logging
 from flask import Blueprint, Response, render_template_string
 from flask.typing import ResponseReturnValue
 
-from tipline import acks, alerts
+from tipline import acks
 from tipline.db import utcnow
 from tipline.extensions import dbsession
 from tipline.services import services
@@ -84,6 +84,5 @@ def confirm(token: str) -> ResponseReturnValue:
     result = acks.acknowledge(session, svc.vault, alert.id, staff, "link", utcnow())
     session.commit()
     if result.acked:
-        alerts.enqueue_sends(svc, result.outbound_ids)
         log.info("alert %s acknowledged by %s on the confirm page", alert.tip.code, staff.key)
     return _render(token, mine=result.acked)

@@ -14,7 +14,7 @@ from flask.typing import ResponseReturnValue
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from tipline import acks, alerts, alerttext
+from tipline import acks, alerttext
 from tipline.db import utcnow
 from tipline.extensions import csrf, dbsession
 from tipline.models import Alert, Delivery, OutboundMessage, Staff
@@ -106,7 +106,6 @@ def keypress(outbound_id: str) -> ResponseReturnValue:
     result = acks.acknowledge(session, svc.vault, alert.id, staff, "voice", utcnow())
     session.commit()
     if result.acked:
-        alerts.enqueue_sends(svc, result.outbound_ids)
         log.info("alert %s acknowledged by %s by keypress", alert.tip.code, staff.key)
         resp.say("Acknowledged. Thank you. The others paged will be told.")
     else:
