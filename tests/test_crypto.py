@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tipline import crypto
+from tipline.vault import CACHED_KEYS, Vault
 
 VECTORS: dict[str, Any] = json.loads(
     (Path(__file__).parent / "data" / "crypto_vectors.json").read_text()
@@ -80,3 +81,10 @@ def test_a_wrapped_key_is_bound_to_its_data_key_row() -> None:
 def test_subkeys_differ_per_purpose() -> None:
     root = crypto.new_key()
     assert crypto.subkey(root, "phone") != crypto.subkey(root, "sid")
+
+
+def test_a_process_keeps_a_bounded_number_of_plain_data_keys() -> None:
+    vault = Vault([("k1", bytes(32))])
+    for _ in range(CACHED_KEYS + 10):  # a web worker that only takes new tips
+        vault.new_data_key()
+    assert 0 < len(vault._unwrapped) <= CACHED_KEYS

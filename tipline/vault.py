@@ -16,6 +16,7 @@ from tipline.db import new_id
 from tipline.models.keys import DataKey, NamedSecret
 
 LOOKUP_SECRET = "lookup"  # noqa: S105 - the name of a row, not a secret
+CACHED_KEYS = 4096  # unwrapped data keys kept per process
 PURPOSES = ("phone", "sid", "ratelimit", "receipt", "incident")
 
 
@@ -45,18 +46,22 @@ class Vault:
         dk = DataKey(id=new_id())
         key = crypto.new_key()
         dk.master_key_id, dk.wrapped = self.keyring.wrap(key, dk.id)
-        self._unwrapped[(dk.id, dk.master_key_id, dk.wrapped)] = key
+        self._remember(dk, key)
         return dk
 
     def _key(self, dk: DataKey) -> bytes:
-        cache_key = (dk.id, dk.master_key_id, dk.wrapped)
-        key = self._unwrapped.get(cache_key)
+        key = self._unwrapped.get((dk.id, dk.master_key_id, dk.wrapped))
         if key is None:
             key = self.keyring.unwrap(dk.master_key_id, dk.wrapped, dk.id)
-            if len(self._unwrapped) > 4096:
-                self._unwrapped.clear()
-            self._unwrapped[cache_key] = key
+            self._remember(dk, key)
         return key
+
+    def _remember(self, dk: DataKey, key: bytes) -> None:
+        """Cache an unwrapped key, a bounded number of them: a process taking tips only ever
+        adds keys, and plain keys of shredded records must not pile up in its memory."""
+        if len(self._unwrapped) >= CACHED_KEYS:
+            self._unwrapped.clear()
+        self._unwrapped[(dk.id, dk.master_key_id, dk.wrapped)] = key
 
     def seal(self, record: SealedRecord, column: str, value: bytes) -> bytes:
         if record.data_key is None:
