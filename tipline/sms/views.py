@@ -12,50 +12,26 @@ import logging
 from flask import Blueprint, Response, abort, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import DBAPIError
-from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
-from tipline import delivery, inbound_sms, replies
+from tipline import delivery, inbound_sms, replies, twiliohooks
 from tipline.db import utcnow
 from tipline.errorpages import database_unavailable
-from tipline.extensions import csrf, dbsession
+from tipline.extensions import dbsession
 from tipline.services import services
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("sms", __name__, url_prefix="/sms")
-# Twilio cannot send a CSRF token; the request signature is what proves where a POST came from.
-csrf.exempt(bp)
-
 # A real webhook is a few kB (1,600 characters of body plus up to ten media URLs); refusing
 # more before parsing keeps a flood of large posts from costing memory.
 MAX_BODY = 64 * 1024
+twiliohooks.guard(bp, MAX_BODY)
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
 REQUIRED = ("From", "To", "Body", "MessageSid")
 _ERRORS = {400: "bad request", 403: "forbidden", 413: "request too large"}
-
-
-@bp.url_value_preprocessor
-def _limit_body(_endpoint: str | None, _values: dict[str, object] | None) -> None:
-    request.max_content_length = MAX_BODY
-
-
-@bp.before_request
-def _check_signature() -> None:
-    """403 unless Twilio signed this request; console mode (no credentials) skips the check."""
-    settings = services().settings
-    if not settings.twilio_enabled or settings.twilio_auth_token is None:
-        return
-    url = settings.public_url + request.path
-    if request.query_string:
-        url += "?" + request.query_string.decode("latin-1")
-    signature = request.headers.get("X-Twilio-Signature", "")
-    valid = RequestValidator(settings.twilio_auth_token).validate(url, request.form, signature)
-    if not signature or not valid:
-        log.warning("sms %s: missing or wrong Twilio signature", request.endpoint)
-        abort(403)
 
 
 @bp.errorhandler(400)

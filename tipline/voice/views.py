@@ -11,44 +11,21 @@ import logging
 
 from flask import Blueprint, Response, abort, request
 from flask.typing import ResponseReturnValue
-from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from tipline import acks, alerttext
+from tipline import acks, alerttext, twiliohooks
 from tipline.db import utcnow
-from tipline.extensions import csrf, dbsession
+from tipline.extensions import dbsession
 from tipline.models import Alert, Delivery, OutboundMessage, Staff
 from tipline.services import services
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("voice", __name__, url_prefix="/voice")
-csrf.exempt(bp)  # Twilio cannot send a CSRF token; the signature proves the sender
+MAX_BODY = 16 * 1024
+twiliohooks.guard(bp, MAX_BODY)
 
 CALL_FINAL = frozenset({"completed", "busy", "no-answer", "canceled", "failed"})
-MAX_BODY = 16 * 1024
-
-
-@bp.url_value_preprocessor
-def _limit_body(_endpoint: str | None, _values: dict[str, object] | None) -> None:
-    request.max_content_length = MAX_BODY
-
-
-@bp.before_request
-def _check_signature() -> None:
-    """403 unless Twilio signed this request; console mode (no credentials) skips the check."""
-    settings = services().settings
-    if not settings.twilio_enabled or settings.twilio_auth_token is None:
-        return
-    url = settings.public_url + request.path
-    if request.query_string:
-        url += "?" + request.query_string.decode("latin-1")
-    signature = request.headers.get("X-Twilio-Signature", "")
-    if not signature or not RequestValidator(settings.twilio_auth_token).validate(
-        url, request.form, signature
-    ):
-        log.warning("voice %s: missing or wrong Twilio signature", request.endpoint)
-        abort(403)
 
 
 def _twiml(resp: VoiceResponse) -> Response:

@@ -1,0 +1,47 @@
+"""What every Twilio webhook blueprint needs: a body limit and the signature check.
+
+Twilio cannot send a CSRF token; the X-Twilio-Signature over `TIPLINE_PUBLIC_URL` + path (+
+query) and the form is what proves where a request came from. Console mode (no Twilio
+credentials) skips the check.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, abort, request
+from twilio.request_validator import RequestValidator
+
+from tipline.extensions import csrf
+from tipline.services import services
+
+log = logging.getLogger(__name__)
+
+
+def guard(bp: Blueprint, max_body: int) -> None:
+    """Exempt `bp` from CSRF, refuse bodies over `max_body` bytes, and 403 unsigned requests."""
+    csrf.exempt(bp)
+
+    @bp.url_value_preprocessor
+    def _limit_body(_endpoint: str | None, _values: dict[str, object] | None) -> None:
+        request.max_content_length = max_body
+
+    @bp.before_request
+    def _check_signature() -> None:
+        if not signed_by_twilio():
+            log.warning("%s: missing or wrong Twilio signature", request.endpoint)
+            abort(403)
+
+
+def signed_by_twilio() -> bool:
+    """True when this request carries Twilio's signature, or Twilio is not configured."""
+    settings = services().settings
+    if not settings.twilio_enabled or settings.twilio_auth_token is None:
+        return True
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature:
+        return False
+    url = settings.public_url + request.path
+    if request.query_string:
+        url += "?" + request.query_string.decode("latin-1")
+    return bool(RequestValidator(settings.twilio_auth_token).validate(url, request.form, signature))
