@@ -15,12 +15,10 @@ from datetime import datetime, timedelta
 
 from flask import has_app_context
 from redis.exceptions import RedisError
-from rq.exceptions import NoSuchJobError
-from rq.job import Job
 from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
-from tipline import audit, intake
+from tipline import audit, intake, queueing
 from tipline.db import new_id
 from tipline.errors import TiplineError
 from tipline.models import Alert, Delivery, Message, OutboundMessage, Staff, Tip, User
@@ -35,7 +33,6 @@ _AFTER_COMMIT = "tipline.enqueue_after_commit"
 _HOOKED = "tipline.enqueue_after_commit.hooked"
 STUCK = timedelta(seconds=60)  # a "sending" row this old lost its worker in mid-call
 MAX_REPLY = 1600
-ACTIVE_JOB = frozenset({"queued", "scheduled", "started", "deferred"})
 
 
 class ReplyError(TiplineError):
@@ -368,11 +365,7 @@ def requeue_owed(svc: Services, owed_sends: Sequence[tuple[str, int]]) -> list[s
     for n, (outbound_id, attempts) in enumerate(owed_sends):
         job_id = send_job_id(outbound_id, attempts)
         try:
-            try:
-                status = Job.fetch(job_id, connection=svc.redis).get_status(refresh=False)
-            except NoSuchJobError:
-                status = None
-            if status in ACTIVE_JOB:
+            if queueing.job_is_live(svc, job_id):
                 continue
             svc.queue(ALERTS_QUEUE).enqueue(
                 jobs.send, outbound_id, job_id=job_id, result_ttl=0, failure_ttl=86400
@@ -386,16 +379,14 @@ def requeue_owed(svc: Services, owed_sends: Sequence[tuple[str, int]]) -> list[s
 def enqueue_retry(svc: Services, outbound_id: str, at: datetime, attempts: int) -> bool:
     from workers import jobs  # noqa: PLC0415
 
-    try:
-        svc.queue(ALERTS_QUEUE).enqueue_at(
+    return queueing.attempt(
+        lambda: svc.queue(ALERTS_QUEUE).enqueue_at(
             at,
             jobs.send,
             outbound_id,
             job_id=send_job_id(outbound_id, attempts),
             result_ttl=0,
             failure_ttl=86400,
-        )
-    except (RedisError, OSError) as e:
-        log.warning("queue unavailable (%s); the retry waits for the sweeper", type(e).__name__)
-        return False
-    return True
+        ),
+        "the retry waits for the sweeper",
+    )

@@ -24,12 +24,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from redis.exceptions import RedisError
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
 
-from tipline import audit
+from tipline import audit, queueing
 from tipline.acks import new_ack_token
 from tipline.alerts import cancel_pending, mark_skipped, queue_outbound
 from tipline.alerttext import email_text, sms_text, summary, tip_count, voice_summary
@@ -335,8 +334,8 @@ def enqueue_timer(svc: Services, alert_id: str, token: str, at: datetime) -> boo
     """Schedule the alert's next step on rq; False when Redis is down (the sweeper runs it)."""
     from workers import jobs  # noqa: PLC0415 - workers import tipline, not the other way at load
 
-    try:
-        svc.queue(ALERTS_QUEUE).enqueue_at(
+    return queueing.attempt(
+        lambda: svc.queue(ALERTS_QUEUE).enqueue_at(
             at,
             jobs.escalate,
             alert_id,
@@ -345,12 +344,6 @@ def enqueue_timer(svc: Services, alert_id: str, token: str, at: datetime) -> boo
             result_ttl=0,
             failure_ttl=86400,
             at_front=True,  # a due step goes ahead of jobs queued meanwhile
-        )
-    except (RedisError, OSError) as e:
-        log.warning(
-            "queue unavailable (%s); alert %s's next step waits for the sweeper",
-            type(e).__name__,
-            alert_id,
-        )
-        return False
-    return True
+        ),
+        f"alert {alert_id}'s next step waits for the sweeper",
+    )

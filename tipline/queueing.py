@@ -13,18 +13,21 @@ import logging
 from collections.abc import Callable
 
 from redis.exceptions import RedisError
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
 
 from tipline.services import ALERTS_QUEUE, DEFAULT_QUEUE, Services
 
 log = logging.getLogger(__name__)
 
+ACTIVE_JOB = frozenset({"queued", "scheduled", "started", "deferred"})  # rq states still to run
 HANDOFF_KEY = "tipline:route-handoff"  # a Redis list of tip ids waiting for their routing job
 DISPATCH_BATCH = 100
 
 
 def hand_off_route(svc: Services, tip_id: str, code: str = "") -> bool:
     """Tell the workers a committed tip needs routing; False (and a log line) if Redis is down."""
-    return _attempt(
+    return attempt(
         lambda: svc.redis.lpush(HANDOFF_KEY, tip_id),
         f"tip {code or tip_id} stays marked for the sweeper",
     )
@@ -58,7 +61,7 @@ def enqueue_route_tip(svc: Services, tip_id: str, code: str = "") -> bool:
     """
     from workers import jobs  # noqa: PLC0415 - workers import tipline, not the other way at load
 
-    return _attempt(
+    return attempt(
         lambda: svc.queue(ALERTS_QUEUE).enqueue(
             jobs.route_tip, tip_id, job_id=f"route-{tip_id}", result_ttl=0, failure_ttl=86400
         ),
@@ -70,7 +73,7 @@ def enqueue_fetch_media(svc: Services, attachment_id: str) -> bool:
     """Queue the worker's download of an MMS attachment from Twilio."""
     from workers import jobs  # noqa: PLC0415
 
-    return _attempt(
+    return attempt(
         lambda: svc.queue(DEFAULT_QUEUE).enqueue(
             jobs.fetch_media, attachment_id, job_id=f"media-{attachment_id}", failure_ttl=86400
         ),
@@ -78,7 +81,17 @@ def enqueue_fetch_media(svc: Services, attachment_id: str) -> bool:
     )
 
 
-def _attempt(push: Callable[[], object], waits: str) -> bool:
+def job_is_live(svc: Services, job_id: str) -> bool:
+    """True while rq still has the job to run (queued, scheduled, running); Redis errors
+    propagate to the caller."""
+    try:
+        job = Job.fetch(job_id, connection=svc.redis)
+    except NoSuchJobError:
+        return False
+    return job.get_status(refresh=False) in ACTIVE_JOB
+
+
+def attempt(push: Callable[[], object], waits: str) -> bool:
     """One push to Redis; False, and a log line saying what waits, when Redis is down."""
     try:
         push()

@@ -147,20 +147,19 @@ def fetch_media(attachment_id: str) -> str:
 
 
 def _schedule_media_retry(svc: Services, attachment_id: str, when: datetime) -> None:
-    from redis.exceptions import RedisError  # noqa: PLC0415
-
+    from tipline import queueing  # noqa: PLC0415
     from tipline.services import DEFAULT_QUEUE  # noqa: PLC0415
 
     when += MEDIA_RETRY_SLACK  # after the wait has passed, or the run would be a no-op
-    try:
-        # One job id per retry time: re-scheduling the same time (a sweeper's run during the
-        # wait) replaces it, and a running job never overwrites its own id.
-        svc.queue(DEFAULT_QUEUE).enqueue_at(
+    # One job id per retry time: re-scheduling the same time (a sweeper's run during the
+    # wait) replaces it, and a running job never overwrites its own id.
+    queueing.attempt(
+        lambda: svc.queue(DEFAULT_QUEUE).enqueue_at(
             when,
             fetch_media,
             attachment_id,
             job_id=f"media-{attachment_id}-{int(when.timestamp())}",
             failure_ttl=86400,
-        )
-    except (RedisError, OSError) as e:
-        log.warning("media retry not scheduled (%s); the sweeper retries it", type(e).__name__)
+        ),
+        f"the media retry of attachment {attachment_id} waits for the sweeper",
+    )

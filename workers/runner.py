@@ -17,14 +17,12 @@ from datetime import datetime, timedelta
 from flask import Flask, current_app
 from redis.exceptions import RedisError
 from rq import SimpleWorker
-from rq.exceptions import NoSuchJobError, StopRequested
-from rq.job import Job
+from rq.exceptions import StopRequested
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from tipline import queueing, sweeper
-from tipline.alerts import ACTIVE_JOB
 from tipline.db import utcnow
 from tipline.escalation import StepRun
 from tipline.models import WorkerLease
@@ -121,11 +119,8 @@ def enqueue_route_once(svc: Services, tip_id: str, code: str) -> bool:
     would only lengthen the queue it is waiting in.
     """
     try:
-        job = Job.fetch(f"route-{tip_id}", connection=svc.redis)
-        if job.get_status(refresh=False) in ACTIVE_JOB:
+        if queueing.job_is_live(svc, f"route-{tip_id}"):
             return False
-    except NoSuchJobError:
-        pass
     except (RedisError, OSError):
         return False
     return queueing.enqueue_route_tip(svc, tip_id, code)
