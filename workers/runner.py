@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 
 from tipline import queueing, sweeper
 from tipline.db import utcnow
-from tipline.escalation import StepRun
 from tipline.models import WorkerLease
 from tipline.services import QUEUE_NAMES, Services, services
 
@@ -166,7 +165,7 @@ def alerts_pass(session: Session, now: datetime) -> int:
     Steps run here directly rather than being re-enqueued, because Redis may be gone. The
     guards in tipline.escalation make a race with a late timer job harmless.
     """
-    from tipline import alerts, escalation, routing, sending  # noqa: PLC0415
+    from tipline import alerts, escalation, routing  # noqa: PLC0415
     from tipline.models import Tip  # noqa: PLC0415
     from workers import jobs  # noqa: PLC0415
 
@@ -194,7 +193,7 @@ def alerts_pass(session: Session, now: datetime) -> int:
             public_url=svc.settings.public_url,
         )
         if routed is not None and routed.first_step is not None:
-            done += _follow(app, session, routed.first_step, clock())
+            done += jobs.follow(app, routed.first_step)
     for alert_id, token in escalation.due(session, now, STEP_GRACE):
         run = escalation.run_step(
             session,
@@ -209,31 +208,12 @@ def alerts_pass(session: Session, now: datetime) -> int:
             log.warning(
                 "sweeper ran an overdue step of alert %s (its timer was lost or late)", alert_id
             )
-        done += _follow(app, session, run, clock())
+        done += jobs.follow(app, run)
     owed = alerts.owed(session, now, SEND_GRACE)
     session.commit()
     for outbound_id in alerts.requeue_owed(svc, owed)[:DIRECT_SENDS]:
-        sending.deliver(
-            session, svc.vault, jobs.notifier(app), outbound_id, clock(), svc.settings.public_url
-        )
+        jobs.deliver(app, outbound_id)  # on this thread's session, like the steps above
     return done
-
-
-def _follow(app: Flask, session: Session, run: StepRun, now: datetime) -> int:
-    """Queue a step's pages (or, with Redis down, send them from here) and its next timer."""
-    from tipline import alerts, escalation, sending  # noqa: PLC0415
-    from workers import jobs  # noqa: PLC0415
-
-    if not run.executed:
-        return 0
-    svc = services(app)
-    for outbound_id in alerts.enqueue_sends(svc, run.outbound_ids, front=run.urgent):
-        sending.deliver(
-            session, svc.vault, jobs.notifier(app), outbound_id, now, svc.settings.public_url
-        )
-    if run.next_at and run.token:
-        escalation.enqueue_timer(svc, run.alert_id, run.token, run.next_at)
-    return 1
 
 
 class _Worker(SimpleWorker):
