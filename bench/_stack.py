@@ -15,6 +15,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from sqlalchemy import create_engine, text
@@ -58,14 +59,18 @@ def database() -> Iterator[str]:
 def redis_db() -> Iterator[str]:
     """An empty Redis db number, claimed; flushed afterwards (everything in it is ours)."""
     claim = f"tipline:bench-claim:{uuid.uuid4().hex}"
+    parts = urlsplit(REDIS_SERVER)
     for db in range(15, 0, -1):
-        conn = redis.Redis.from_url(f"{REDIS_SERVER}/{db}")
+        url = urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, ""))
+        conn = redis.Redis.from_url(url)
         if conn.dbsize() == 0 and conn.set(claim, "1", nx=True) and conn.dbsize() == 1:
             try:
-                yield f"{REDIS_SERVER}/{db}"
+                yield url
             finally:
                 conn.flushdb()
+                conn.close()
             return
+        conn.close()
     raise SystemExit("no empty Redis db number")
 
 

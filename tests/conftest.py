@@ -13,21 +13,27 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
+from xml.etree import ElementTree
 
 import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from twilio.request_validator import RequestValidator
+from werkzeug.test import TestResponse
 
 from tests.fakes import FakeTwilio, start_fake_twilio
 from tipline import create_app
 from tipline.passwords import use_fast_hashing
 from tipline.settings import normalize_database_url
+
+if TYPE_CHECKING:
+    from tests.redisproc import RedisProcess
+    from tests.test_admin_helpers import AuthActions
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_CONFIG = REPO / "config" / "example.toml"
@@ -183,10 +189,28 @@ def runner(app: Flask) -> FlaskCliRunner:
 
 
 @pytest.fixture
+def auth(app: Flask, client: FlaskClient) -> AuthActions:
+    from tests.test_admin_helpers import AuthActions  # noqa: PLC0415
+
+    return AuthActions(app, client)
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
+    """A redis-server of this test's own, to stop and start (never the run's shared one)."""
+    from tests.redisproc import RedisProcess  # noqa: PLC0415
+
+    server = RedisProcess(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def fake_twilio() -> Iterator[FakeTwilio]:
     fake = start_fake_twilio()
     yield fake
-    fake.stop()
+    fake.stop()  # shuts down and closes the listening socket (an unclosed one warns)
 
 
 @pytest.fixture
@@ -215,6 +239,25 @@ def twilio_app(twilio_env: dict[str, str]) -> Iterator[Flask]:
 def sign(path: str, params: dict[str, Any], token: str = AUTH_TOKEN) -> str:
     """X-Twilio-Signature exactly as Twilio computes it, on the public URL."""
     return str(RequestValidator(token).compute_signature(PUBLIC_URL + path, params))
+
+
+def post_signed(client: FlaskClient, path: str, params: dict[str, str]) -> TestResponse:
+    """POST a webhook as Twilio would: form params, signed for `path`."""
+    return client.post(path, data=params, headers={"X-Twilio-Signature": sign(path, params)})
+
+
+def twiml_text(resp: TestResponse) -> str:
+    """The text of a TwiML reply's <Message>s joined, or "" for none."""
+    root = ElementTree.fromstring(resp.data)  # noqa: S314 - our own TwiML, not untrusted
+    return "".join(m.text or "" for m in root.iter("Message"))
+
+
+def count(app: Flask, model: Any) -> int:
+    """How many rows of `model` (or a table) there are."""
+    from tipline.extensions import db  # noqa: PLC0415
+
+    with app.app_context():
+        return int(db.session.scalar(select(func.count()).select_from(model)) or 0)
 
 
 def sms_params(

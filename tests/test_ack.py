@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from tests.conftest import sign, sms_params
+from tests.conftest import post_signed, sign, sms_params, twiml_text
 from tests.fakes import FakeTwilio
 from tests.test_alert_support import (
     GUN,
@@ -29,25 +29,18 @@ from tests.test_alert_support import (
     the_alert,
     tip_code,
 )
-from tests.test_alert_support import fake_twilio as closed_fake_twilio
 from tipline import acks
 from tipline.db import utcnow
 from tipline.extensions import db
 from tipline.models import Alert, Delivery
 
-fake_twilio = closed_fake_twilio  # the fixture, with its listening socket closed
-
 T0 = WEDNESDAY_10AM
 
 
 def text_staff(client: FlaskClient, body: str, from_: str = RUIZ, to: str = LINCOLN) -> str:
-    params = sms_params(body, from_=from_, to=to)
-    resp = client.post(
-        "/sms/inbound", data=params, headers={"X-Twilio-Signature": sign("/sms/inbound", params)}
-    )
+    resp = post_signed(client, "/sms/inbound", sms_params(body, from_=from_, to=to))
     assert resp.status_code == 200
-    root = ElementTree.fromstring(resp.data)  # noqa: S314 - our own TwiML
-    return "".join(m.text or "" for m in root.iter("Message"))
+    return twiml_text(resp)
 
 
 def paged(app: Flask, text: str = GUN, at: datetime = T0) -> tuple[str, str]:
@@ -221,14 +214,10 @@ def test_tokens_are_stored_only_as_hashes(twilio_app: Flask) -> None:
 # -- voice -------------------------------------------------------------------------------------
 
 
-def voice_post(client: FlaskClient, path: str, params: dict[str, str]) -> TestResponse:
-    return client.post(path, data=params, headers={"X-Twilio-Signature": sign(path, params)})
-
-
 def test_call_twiml_reads_the_alert_and_gathers_one_key(twilio_app: Flask) -> None:
     _tip_id, code = paged(twilio_app)
     [call] = outbound(twilio_app, channel="voice")
-    resp = voice_post(twilio_app.test_client(), f"/voice/alert/{call.id}", {"CallSid": "CA1"})
+    resp = post_signed(twilio_app.test_client(), f"/voice/alert/{call.id}", {"CallSid": "CA1"})
     assert resp.mimetype == "text/xml"
     root = ElementTree.fromstring(resp.data)  # noqa: S314 - our own TwiML
     gather = root.find("Gather")
@@ -245,10 +234,10 @@ def test_keypress_1_acknowledges_as_the_person_called(twilio_app: Flask) -> None
     paged(twilio_app)
     [call] = outbound(twilio_app, channel="voice")
     client = twilio_app.test_client()
-    other = voice_post(client, f"/voice/ack/{call.id}", {"Digits": "7"})
+    other = post_signed(client, f"/voice/ack/{call.id}", {"Digits": "7"})
     assert b"<Redirect>" in other.data
     assert the_alert(twilio_app).status == "open"
-    resp = voice_post(client, f"/voice/ack/{call.id}", {"Digits": "1"})
+    resp = post_signed(client, f"/voice/ack/{call.id}", {"Digits": "1"})
     assert b"Acknowledged" in resp.data
     alert = the_alert(twilio_app)
     assert alert.status == "acked"
@@ -271,7 +260,7 @@ def test_voice_webhooks_need_twilios_signature(twilio_app: Flask) -> None:
 def test_call_status_is_recorded(twilio_app: Flask) -> None:
     paged(twilio_app)
     [call] = outbound(twilio_app, channel="voice")
-    resp = voice_post(
+    resp = post_signed(
         twilio_app.test_client(),
         f"/voice/status/{call.id}",
         {"CallSid": "CA1", "CallStatus": "no-answer"},

@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 from sqlalchemy import select, text
 
 from tests.test_admin_helpers import LOGINS, AuthActions, get_tip, make_alert, make_tip
@@ -18,11 +17,6 @@ from tipline.services import services
 from tipline.staffview import ACTIONS, ROLE_ACTIONS
 
 FIGHT = "there is going to be a fight after school behind the gym on friday"
-
-
-@pytest.fixture
-def auth(app: Flask, client: FlaskClient) -> AuthActions:
-    return AuthActions(app, client)
 
 
 def audit_actions(app: Flask, tip_id: str) -> list[str]:

@@ -7,7 +7,6 @@ from datetime import timedelta
 import pyotp
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from tests.test_admin_helpers import (
@@ -25,11 +24,6 @@ from tipline.models import AuditEvent, User
 from tipline.services import services
 
 EMAIL = "dana.ruiz@example.org"
-
-
-@pytest.fixture
-def auth(app: Flask, client: FlaskClient) -> AuthActions:
-    return AuthActions(app, client)
 
 
 def actions(app: Flask) -> list[tuple[str, str]]:

@@ -18,11 +18,6 @@ BULLYING = "some older kids keep pushing my friend in the hallway and calling hi
 VAPING = "people are vaping in the upstairs bathroom every lunch"
 
 
-@pytest.fixture
-def auth(app: Flask, client: FlaskClient) -> AuthActions:
-    return AuthActions(app, client)
-
-
 def events(app: Flask, tip_id: str) -> list[AuditEvent]:
     with app.app_context():
         rows = list(

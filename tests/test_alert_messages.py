@@ -23,14 +23,11 @@ from tests.test_alert_support import (
     tip_code,
     use_config,
 )
-from tests.test_alert_support import fake_twilio as closed_fake_twilio
 from tipline import alerts, alerttext, gsm
 from tipline.extensions import db
 from tipline.intake import conversation
 from tipline.models import Message, Tip
 from tipline.services import services
-
-fake_twilio = closed_fake_twilio  # the fixture, with its listening socket closed
 
 T0 = WEDNESDAY_10AM
 

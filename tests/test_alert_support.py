@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import io
 import textwrap
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from tests.fakes import FakeTwilio, start_fake_twilio
 from tipline import alerts, escalation, routing, sending
 from tipline.db import new_id
 from tipline.district import load_district
@@ -40,16 +37,6 @@ def chicago(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> 
 
 
 WEDNESDAY_10AM = chicago(2026, 3, 4, 10)  # ruiz (SRO) and garcia (counselor) on duty
-
-
-@pytest.fixture
-def fake_twilio() -> Iterator[FakeTwilio]:
-    """conftest's fake, with its listening socket closed too (an unclosed one warns)."""
-    fake = start_fake_twilio()
-    yield fake
-    assert fake.server is not None
-    fake.server.shutdown()
-    fake.server.server_close()
 
 
 def add_tip(
@@ -166,11 +153,6 @@ def steps(app: Flask) -> list[tuple[int, int, list[str]]]:
     with app.app_context():
         rows = db.session.scalars(select(AlertStep).order_by(AlertStep.id)).all()
         return [(r.round, r.step, list(r.recipients)) for r in rows]
-
-
-def count(app: Flask, model: Any) -> int:
-    with app.app_context():
-        return int(db.session.scalar(select(func.count()).select_from(model)) or 0)
 
 
 def tip_code(app: Flask, tip_id: str) -> str:

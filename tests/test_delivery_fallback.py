@@ -14,26 +14,22 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from tests.conftest import sign
+from tests.conftest import count, post_signed
 from tests.fakes import FakeTwilio, Recorded
 from tests.test_alert_support import (
     GUN,
     RUIZ,
     WEDNESDAY_10AM,
     add_tip,
-    count,
     outbound,
     route,
     sender_for,
     use_config,
 )
-from tests.test_alert_support import fake_twilio as closed_fake_twilio
 from tipline import create_app, sending
 from tipline.db import utcnow
 from tipline.extensions import db
 from tipline.models import DeliveryAttempt, OutboundMessage
-
-fake_twilio = closed_fake_twilio  # the fixture, with its listening socket closed
 
 T0 = WEDNESDAY_10AM
 SMS_ONLY = """
@@ -43,6 +39,15 @@ SMS_ONLY = """
     [[policy.step]]
     notify = ["on-duty:sro"]
     channels = ["sms"]
+    wait = "2m"
+"""
+EMAIL_ONLY = """
+    [[policy]]
+    name = "mail"
+    severity = ["critical"]
+    [[policy.step]]
+    notify = ["on-duty:sro"]
+    channels = ["email"]
     wait = "2m"
 """
 
@@ -147,9 +152,7 @@ def test_undelivered_status_falls_through_to_a_call_at_once(
         "MessageStatus": "undelivered",
         "ErrorCode": "30003",
     }
-    resp = twilio_app.test_client().post(
-        "/sms/status", data=params, headers={"X-Twilio-Signature": sign("/sms/status", params)}
-    )
+    resp = post_signed(twilio_app.test_client(), "/sms/status", params)
     assert resp.status_code == 204
     [call] = outbound(twilio_app, channel="voice")
     assert call.to_label == "ruiz"
@@ -158,9 +161,7 @@ def test_undelivered_status_falls_through_to_a_call_at_once(
     sender.notifier.close()
     assert [c.form["To"] for c in fake_twilio.calls()] == [RUIZ]
     # the same callback again (Twilio retries callbacks) places no second call
-    twilio_app.test_client().post(
-        "/sms/status", data=params, headers={"X-Twilio-Signature": sign("/sms/status", params)}
-    )
+    post_signed(twilio_app.test_client(), "/sms/status", params)
     assert count(twilio_app, OutboundMessage) == 2
 
 
@@ -173,9 +174,7 @@ def test_failed_sms_to_a_non_critical_recipient_does_not_call(
     sender.notifier.close()
     sms = [m for m in outbound(twilio_app, channel="sms") if m.provider_sid][0]
     params = {"MessageSid": sms.provider_sid or "", "MessageStatus": "failed"}
-    twilio_app.test_client().post(
-        "/sms/status", data=params, headers={"X-Twilio-Signature": sign("/sms/status", params)}
-    )
+    post_signed(twilio_app.test_client(), "/sms/status", params)
     assert outbound(twilio_app, channel="voice") == []
 
 
@@ -286,16 +285,7 @@ def test_recipient_without_a_phone_is_skipped_with_a_warning(
 def test_email_without_smtp_is_skipped_with_a_warning(
     twilio_app: Flask, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    policy = """
-        [[policy]]
-        name = "mail"
-        severity = ["critical"]
-        [[policy.step]]
-        notify = ["on-duty:sro"]
-        channels = ["email"]
-        wait = "2m"
-    """
-    use_config(twilio_app, tmp_path, policy)
+    use_config(twilio_app, tmp_path, EMAIL_ONLY)
     route(twilio_app, add_tip(twilio_app, GUN, T0), T0)
     sender = sender_for(twilio_app)
     with caplog.at_level("WARNING"):
@@ -351,19 +341,7 @@ def test_email_goes_through_smtp_with_the_excerpt_and_the_link(
     app = create_app({**twilio_env, "TIPLINE_SMTP_URL": f"smtp://{host!s}:{port}"}, TESTING=True)
     try:
         reset_state(app)
-        use_config(
-            app,
-            tmp_path,
-            """
-            [[policy]]
-            name = "mail"
-            severity = ["critical"]
-            [[policy.step]]
-            notify = ["on-duty:sro"]
-            channels = ["email"]
-            wait = "2m"
-        """,
-        )
+        use_config(app, tmp_path, EMAIL_ONLY)
         route(app, add_tip(app, GUN, T0), T0)
         sender = sender_for(app)
         assert sender.send_owed(T0) == ["sent"]

@@ -27,12 +27,9 @@ from tests.test_alert_support import (
     tip_code,
     use_config,
 )
-from tests.test_alert_support import fake_twilio as closed_fake_twilio
 from tipline import escalation, gsm
 from tipline.extensions import dbsession
 from tipline.services import services
-
-fake_twilio = closed_fake_twilio  # the fixture, with its listening socket closed
 
 T0 = WEDNESDAY_10AM
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from xml.etree import ElementTree
 
 import pytest
 from flask import Flask
 from rq import SimpleWorker
 from rq.registry import ScheduledJobRegistry
 
-from tests.conftest import sign, sms_params
+from tests.conftest import post_signed, sms_params, twiml_text
 from tests.fakes import FakeTwilio
 from tests.test_alert_support import (
     CHEN,
@@ -23,13 +22,10 @@ from tests.test_alert_support import (
     the_alert,
     use_config,
 )
-from tests.test_alert_support import fake_twilio as closed_fake_twilio
 from tipline.db import utcnow
 from tipline.services import ALERTS_QUEUE, QUEUE_NAMES, services
 from workers import jobs
 from workers.runner import dispatch_pending
-
-fake_twilio = closed_fake_twilio  # the fixture, with its listening socket closed
 
 SHORT = """
     [[policy]]
@@ -64,12 +60,9 @@ def work(app: Flask) -> None:
 
 
 def text(app: Flask, body: str, from_: str) -> str:
-    params = sms_params(body, from_=from_, to=LINCOLN)
-    resp = app.test_client().post(
-        "/sms/inbound", data=params, headers={"X-Twilio-Signature": sign("/sms/inbound", params)}
-    )
+    resp = post_signed(app.test_client(), "/sms/inbound", sms_params(body, from_=from_, to=LINCOLN))
     assert resp.status_code == 200
-    return "".join(m.text or "" for m in ElementTree.fromstring(resp.data).iter("Message"))  # noqa: S314 - our own TwiML
+    return twiml_text(resp)
 
 
 def wait_until_due(app: Flask) -> None:

@@ -17,7 +17,7 @@ from PIL import Image
 from rq import SimpleWorker
 from sqlalchemy import select
 
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, sign, sms_params
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, post_signed, sms_params
 from tests.fakes import FakeTwilio, start_fake_twilio
 from tipline import media, twilio_api
 from tipline.db import utcnow
@@ -59,9 +59,7 @@ def send_mms(app: Flask, url: str, content_type: str = "image/png", body: str = 
         MediaUrl0=url,
         MediaContentType0=content_type,
     )
-    resp = app.test_client().post(
-        "/sms/inbound", data=params, headers={"X-Twilio-Signature": sign("/sms/inbound", params)}
-    )
+    resp = post_signed(app.test_client(), "/sms/inbound", params)
     assert resp.status_code == 200
     with app.app_context():
         newest = db.session.scalars(select(Attachment.id).order_by(Attachment.created_at.desc()))

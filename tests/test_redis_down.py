@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -18,14 +17,6 @@ from tipline.db import utcnow
 from tipline.extensions import db, dbsession
 from tipline.models import Tip
 from tipline.services import QUEUE_NAMES, services
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
-    server = RedisProcess(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -7,17 +7,16 @@ import re
 import subprocess
 import sys
 from datetime import timedelta
-from typing import Any
 from xml.etree import ElementTree
 
 import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import MetaData, func, select
+from sqlalchemy import MetaData, select
 from werkzeug.test import TestResponse
 
-from tests.conftest import sign, sms_params
+from tests.conftest import count, post_signed, sign, sms_params, twiml_text
 from tipline import inbound_sms, keywords
 from tipline.db import utcnow
 from tipline.extensions import db
@@ -34,8 +33,9 @@ CODE = re.compile(r"\bT\d{4,}\b")
 
 
 def post(client: FlaskClient, params: dict[str, str], *, signed: bool = False) -> TestResponse:
-    headers = {"X-Twilio-Signature": sign("/sms/inbound", params)} if signed else {}
-    return client.post("/sms/inbound", data=params, headers=headers)
+    if signed:
+        return post_signed(client, "/sms/inbound", params)
+    return client.post("/sms/inbound", data=params)
 
 
 def reply_text(resp: TestResponse) -> str:
@@ -43,12 +43,7 @@ def reply_text(resp: TestResponse) -> str:
     assert resp.mimetype == "text/xml"
     root = ElementTree.fromstring(resp.data)  # noqa: S314 - our own TwiML, not untrusted
     assert root.tag == "Response"
-    return "".join(m.text or "" for m in root.iter("Message"))
-
-
-def count(app: Flask, model: Any) -> int:
-    with app.app_context():
-        return int(db.session.scalar(select(func.count()).select_from(model)) or 0)
+    return twiml_text(resp)
 
 
 def tips(app: Flask) -> list[Tip]:

@@ -9,7 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from tests.conftest import ACCOUNT_SID, sign
+from tests.conftest import ACCOUNT_SID, post_signed
 from tipline import delivery
 from tipline.db import new_id, utcnow
 from tipline.extensions import db
@@ -48,8 +48,9 @@ def callback(
     params = {"MessageSid": sid, "MessageStatus": status, "AccountSid": ACCOUNT_SID}
     if error is not None:
         params["ErrorCode"] = error
-    headers = {"X-Twilio-Signature": sign("/sms/status", params)} if signed else {}
-    return client.post("/sms/status", data=params, headers=headers)
+    if signed:
+        return post_signed(client, "/sms/status", params)
+    return client.post("/sms/status", data=params)
 
 
 def test_status_callbacks_update_delivery_state(twilio_app: Flask) -> None:

@@ -8,10 +8,10 @@ from datetime import timedelta
 from flask import Flask
 from sqlalchemy import select
 
+from tests.conftest import count
 from tests.test_alert_support import (
     WEDNESDAY_10AM,
     add_tip,
-    count,
     outbound,
     route,
     steps,

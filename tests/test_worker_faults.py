@@ -18,7 +18,7 @@ from flask import Flask
 from rq import Worker
 from sqlalchemy import select
 
-from tests.conftest import sign, sms_params
+from tests.conftest import post_signed, sms_params
 from tests.fakes import FakeTwilio
 from tests.redisproc import RedisProcess
 from tests.test_alert_support import (
@@ -26,12 +26,9 @@ from tests.test_alert_support import (
     LINCOLN,
     use_config,
 )
-from tests.test_alert_support import fake_twilio as closed_fake_twilio
 from tipline import create_app
 from tipline.extensions import db
 from tipline.models import AlertStep, WorkerLease
-
-fake_twilio = closed_fake_twilio  # the fixture, with its listening socket closed
 
 pytestmark = pytest.mark.slow
 
@@ -111,10 +108,7 @@ def sweeper_held_by(app: Flask, pid: int) -> bool:
 
 
 def post_tip(app: Flask) -> None:
-    params = sms_params(GUN, to=LINCOLN)
-    resp = app.test_client().post(
-        "/sms/inbound", data=params, headers={"X-Twilio-Signature": sign("/sms/inbound", params)}
-    )
+    resp = post_signed(app.test_client(), "/sms/inbound", sms_params(GUN, to=LINCOLN))
     assert resp.status_code == 200
 
 
@@ -154,14 +148,6 @@ def test_worker_sigkilled_mid_wait_and_restarted_fires_the_step_once(
     assert len([m for m in fake_twilio.messages() if m.form["To"] == "+15550000141"]) == len(
         [s for s in steps if s[1] == 1]
     )
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
-    server = RedisProcess(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_redis_flushed_then_gone_mid_wait_the_sweeper_fires_each_step_once(
