@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 from tipline.headers import register_security_headers
-from tipline.report.i18n import pick_lang
+from tipline.report.i18n import pick_lang, strings
 
 log = logging.getLogger(__name__)
 
@@ -75,18 +75,6 @@ PAGES: dict[str, dict[int, tuple[str, str]]] = {
         ),
     },
 }
-CHROME = {
-    "en": (
-        "Anonymous tip line",
-        "Skip to main content",
-        "If someone is in danger right now, call 911.",
-    ),
-    "es": (
-        "Línea anónima de avisos",
-        "Saltar al contenido principal",
-        "Si alguien está en peligro ahora mismo, llama al 911.",
-    ),
-}
 
 
 def register_error_pages(app: Flask) -> None:
@@ -126,15 +114,15 @@ def _error_page(e: HTTPException) -> ResponseReturnValue:
     title, message = PAGES[lang].get(code, PAGES[lang][500])
     if _wants_json():
         return jsonify(error=code, message=title), code, headers
-    site_name, skip, danger = CHROME[lang]
+    chrome = strings(lang)  # the same header and 911 line as every page of the tip form
     html = render_template(
         "errors/error.html",
         page_lang=lang,
         title=title,
         message=message,
-        site_name=site_name,
-        skip=skip,
-        danger=danger,
+        site_name=chrome["site_name"],
+        skip=chrome["skip"],
+        danger=chrome["danger"],
     )
     return html, code, headers
 

@@ -12,12 +12,12 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
-import phonenumbers
 from sqlalchemy import and_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tipline import intake, keywords, queueing, replies, student_sms
+from tipline.district import normalize_phone
 from tipline.lookups import lookups
 from tipline.models import InboundSid, School, Staff, Tip
 from tipline.services import Services
@@ -32,12 +32,10 @@ __all__ = ["MAX_MEDIA", "MediaRef", "SmsOutcome", "e164", "hand_off", "receive_a
 def e164(value: str) -> str | None:
     """The number in E.164 form, or None (short codes, alphanumeric senders, garbage)."""
     try:
-        parsed = phonenumbers.parse(value, None)
-    except phonenumbers.NumberParseException:
-        return None  # its message is dropped with it: it could quote the number
-    if not phonenumbers.is_possible_number(parsed):
-        return None
-    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+        # The very normalization staff and school numbers were stored with, so they match.
+        return normalize_phone(value)
+    except ValueError:
+        return None  # its message is dropped with it: it quotes the number
 
 
 @functools.lru_cache(maxsize=256)

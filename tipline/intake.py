@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from tipline import audit
-from tipline.db import Base, new_id, utcnow
+from tipline.db import Base, new_id
 from tipline.errors import TiplineError, UnknownSchool
 from tipline.models import Message, School, Tip, Tipster
 from tipline.vault import Vault
@@ -43,15 +43,6 @@ def school_by_slug(session: Session, slug: str) -> School:
     school = session.scalars(select(School).where(School.slug == slug, School.active)).first()
     if school is None:
         raise UnknownSchool(f"no school {slug!r}")
-    return school
-
-
-def school_by_number(session: Session, number: str) -> School:
-    school = session.scalars(
-        select(School).where(School.sms_number == number, School.active)
-    ).first()
-    if school is None:
-        raise UnknownSchool("no school uses that number")
     return school
 
 
@@ -131,7 +122,7 @@ class Rows:
     Every id is known before the insert, so values are sealed for their row up front.
     """
 
-    ORDER = ("data_key", "tipster", "tip", "message", "attachment", "audit_event", "inbound_sid")
+    ORDER = ("data_key", "tipster", "message", "attachment", "audit_event", "inbound_sid")
 
     def __init__(self) -> None:
         self._rows: dict[str, list[dict[str, Any]]] = {name: [] for name in self.ORDER}
@@ -155,12 +146,9 @@ class Rows:
 
     def write(self, session: Session) -> None:
         """Insert what was added since the last write; the session's transaction holds them."""
-        conn, at = session.connection(), utcnow()
+        conn = session.connection()
         for name in self.ORDER:
-            rows = self._rows[name]
-            if name in ("data_key", "audit_event"):
-                for row in rows:
-                    row.setdefault("created_at" if name == "data_key" else "at", at)
+            rows = self._rows[name]  # column defaults (created_at, at) are filled in per row
             if rows:
                 conn.execute(insert(Base.metadata.tables[name]), rows)
                 rows.clear()
@@ -221,18 +209,12 @@ def add_tip_rows(
 def _insert_with_code(session: Session, tip: dict[str, Any]) -> str:
     """Insert the tip under a fresh code; the (school_id, code) key is the uniqueness check.
 
-    On PostgreSQL and SQLite a taken code costs one INSERT that does nothing, and a free one
-    (nearly always) no query at all; elsewhere a lookup precedes the insert.
+    A taken code costs one INSERT that does nothing, and a free one (nearly always) no query
+    at all. tipline runs on PostgreSQL and SQLite only; both have ON CONFLICT.
     """
     conn = session.connection()
-    table = Tip.__table__
-    assert isinstance(table, Table)  # noqa: S101 - a declarative model's table
-    dialect = conn.dialect.name
-    if dialect not in ("postgresql", "sqlite"):
-        code = new_code(session, tip["school_id"])
-        conn.execute(insert(table), {**tip, "code": code})
-        return code
-    module = postgresql if dialect == "postgresql" else sqlite
+    table = Base.metadata.tables["tip"]
+    module = postgresql if conn.dialect.name == "postgresql" else sqlite
     stmt = (
         module.insert(table)
         .on_conflict_do_nothing(index_elements=["school_id", "code"])

@@ -54,9 +54,6 @@ class Lookups:
         """True when the phone belonged to active staff at the last reload (confirm in the DB)."""
         return phone in self._current(session).staff_phones
 
-    def forget(self) -> None:
-        self._snapshot = None
-
     def _current(self, session: Session) -> _Snapshot:
         snap, now = self._snapshot, self._clock()
         if snap is None or now - snap.taken_at > self.ttl:

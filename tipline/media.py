@@ -10,7 +10,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tipline import audit, imageclean, twilio_api, webtips
+from tipline import audit, twilio_api, webtips
 from tipline.crypto import CryptoError
 from tipline.db import utcnow
 from tipline.models import Attachment
@@ -18,7 +18,7 @@ from tipline.services import Services
 
 log = logging.getLogger(__name__)
 
-MAX_BYTES = 5 * 1024 * 1024
+MAX_BYTES = webtips.MAX_ATTACHMENT  # the web form's limit
 GIVE_UP_AFTER = timedelta(hours=24)  # Twilio down longer than this: stop retrying, say so
 # After a transient failure Twilio is asked again only after a growing wait (30 s, 1 min, 2 min,
 # ... 15 min), however often the job runs meanwhile: the sweeper re-enqueues every pending
@@ -26,9 +26,6 @@ GIVE_UP_AFTER = timedelta(hours=24)  # Twilio down longer than this: stop retryi
 RETRY_FIRST = timedelta(seconds=30)
 RETRY_MAX = timedelta(minutes=15)
 _RETRY_KEY = "tipline:media-retry:"  # + attachment id: a Redis hash {attempts, not_before}
-ACCEPTED = frozenset(
-    {"image/jpeg", "image/png", "image/gif", "image/webp", "image/heic", "application/pdf"}
-)
 
 
 def sniff(data: bytes) -> str | None:
@@ -128,16 +125,13 @@ def _delete_at_twilio(services: Services, attachment_id: str, url: str) -> None:
 
 def _store(session: Session, services: Services, attachment_id: str, data: bytes) -> str:
     """Seal accepted bytes under the attachment's own key, if nobody did it meanwhile."""
-    content_type = sniff(data)
-    if content_type not in ACCEPTED:
-        return _finish(session, attachment_id, "rejected", "type")
     try:
-        # Before the row lock: decoding a large photo takes a moment. GPS, phone model and time
-        # in EXIF/XMP must never be sealed with the picture (a PDF is kept as sent, a HEIC
-        # becomes a JPEG and is stored under that type).
-        data, content_type = imageclean.strip(data, content_type)
-    except imageclean.ImageRejected as e:
-        return _finish(session, attachment_id, "rejected", f"image {e.reason}")
+        # The web form's checks, before the row lock: decoding a large photo takes a moment.
+        # GPS, phone model and time in EXIF/XMP must never be sealed with the picture (a PDF
+        # is kept as sent, a HEIC becomes a JPEG and is stored under that type).
+        data, content_type = webtips.prepare_attachment(data)
+    except webtips.AttachmentRejected as e:
+        return _finish(session, attachment_id, "rejected", e.reason)
     att = _lock(session, attachment_id)
     if att is None or att.status != "pending":
         session.rollback()

@@ -95,12 +95,13 @@ class _OpenTip:
 def student_text(inbound: Inbound, phone: str, text: str, check_replay: bool) -> SmsOutcome:
     """A student's text: the one-statement first text when it can be, else the general path."""
     verdict = None
+    phone_hash = inbound.svc.vault.lookup_hash(inbound.session, "phone", phone)
     if not check_replay and _may_be_first_text(inbound, text):
         verdict = classify(text, rules=inbound.svc.rules(inbound.session))
-        outcome = _first_text(inbound, phone, text, verdict)
+        outcome = _first_text(inbound, phone, phone_hash, text, verdict)
         if outcome is not None:
             return outcome
-    return _from_student(inbound, phone, text, verdict)
+    return _from_student(inbound, phone, phone_hash, text, verdict)
 
 
 def _may_be_first_text(inbound: Inbound, text: str) -> bool:
@@ -113,34 +114,29 @@ def _may_be_first_text(inbound: Inbound, text: str) -> bool:
     )
 
 
-def _first_text(inbound: Inbound, phone: str, text: str, verdict: Verdict) -> SmsOutcome | None:
+def _first_text(
+    inbound: Inbound, phone: str, phone_hash: str, text: str, verdict: Verdict
+) -> SmsOutcome | None:
     """A new phone's first text in one statement; None when the general path must decide."""
-    session, school, vault = inbound.session, inbound.school, inbound.svc.vault
-    crisis = verdict.category == "self_harm"
+    session, vault = inbound.session, inbound.svc.vault
     first = firsttext.FirstText(
-        school_id=school.id,
+        school_id=inbound.school.id,
         phone=phone,
-        phone_hash=vault.lookup_hash(session, "phone", phone),
+        phone_hash=phone_hash,
         sid_hash=inbound.sid_hash,
         text=text,
         verdict=verdict,
-        reply_kind=reply_kind("tip", verdict.language, crisis),
+        reply_kind=reply_kind("tip", verdict.language, _crisis(verdict)),
         now=inbound.now,
     )
     tip = firsttext.store(session.get_bind(), vault, first)
-    if tip is None:
-        return None
-    reply = replies.first_reply(
-        tip.language, code=tip.code, school=school.name, monitored=school.monitored, crisis=crisis
-    )
-    return SmsOutcome("tip", reply, tip.id, tip.code, school.slug, created=True, route=True)
+    return None if tip is None else _tip_outcome(inbound.school, tip, verdict)
 
 
 def _from_student(
-    inbound: Inbound, phone: str, text: str, verdict: Verdict | None = None
+    inbound: Inbound, phone: str, phone_hash: str, text: str, verdict: Verdict | None
 ) -> SmsOutcome:
     session, school = inbound.session, inbound.school
-    phone_hash = inbound.svc.vault.lookup_hash(session, "phone", phone)
     # Columns on the session's connection, not entities: no ORM loading on the hot path.
     row = (
         session.connection()
@@ -203,12 +199,27 @@ def _new_tip(
         tipster_id=tipster_id,
         now=inbound.now,
     )
-    crisis = verdict.category == "self_harm"
     atts = _record_media(inbound, rows, tip.id, None)
-    inbound.remember(rows, reply_kind("tip", tip.language, crisis), tip.id)
+    inbound.remember(rows, reply_kind("tip", tip.language, _crisis(verdict)), tip.id)
     rows.write(inbound.session)
+    return _tip_outcome(school, tip, verdict, atts)
+
+
+def _crisis(verdict: Verdict) -> bool:
+    """The reply adds the 988 Lifeline."""
+    return verdict.category == "self_harm"
+
+
+def _tip_outcome(
+    school: SchoolInfo, tip: intake.TipRow, verdict: Verdict, atts: tuple[str, ...] = ()
+) -> SmsOutcome:
+    """A new tip stored: the first reply with its code, and routing to hand off."""
     reply = replies.first_reply(
-        tip.language, code=tip.code, school=school.name, monitored=school.monitored, crisis=crisis
+        tip.language,
+        code=tip.code,
+        school=school.name,
+        monitored=school.monitored,
+        crisis=_crisis(verdict),
     )
     return SmsOutcome(
         "tip", reply, tip.id, tip.code, school.slug, created=True, route=True, attachments=atts
@@ -307,7 +318,7 @@ def _follow_up(
     session.connection().execute(update(Tip).where(Tip.id == tip.id).values(changes))
     rows.audit("tip.followup", tip.id, code=tip.code, channel="sms")
     atts = _record_media(inbound, rows, tip.id, msg_id)
-    crisis = verdict.category == "self_harm"
+    crisis = _crisis(verdict)
     inbound.remember(rows, reply_kind("followup", tipster.language, crisis), tip.id)
     rows.write(session)
     reply = replies.followup_reply(tipster.language, code=tip.code, crisis=crisis)

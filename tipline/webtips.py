@@ -140,7 +140,6 @@ def submit_web_tip(
         now=now,
     )
     if prepared is not None:
-        session.flush()  # the attachment names the tip only by foreign key: the tip goes first
         store_attachment(session, vault, tip, *prepared, now=now)
     return WebReceipt(tip=tip, code=receipts.format_code(code), passphrase=passphrase)
 
