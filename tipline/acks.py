@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from tipline import audit, gsm
+from tipline import alerttext, audit, gsm
 from tipline.alerts import cancel_pending, queue_outbound, send_after_commit
 from tipline.db import new_id
 from tipline.models import (
@@ -31,6 +31,7 @@ from tipline.models import (
 )
 from tipline.vault import Vault
 
+HINT = "tipline: reply ACK <code> to acknowledge an alert."  # any other text from staff
 LINK_TTL = timedelta(hours=24)  # a confirm link stops working a day after its alert fired
 _ACK = re.compile(r"\s*ack[\s:.,#-]*(?:t\s*)?(\d{4,})?[\s.!]*", re.IGNORECASE)
 
@@ -128,8 +129,7 @@ def acknowledge(
         result.outbound_ids.append(msg.id)
     others = " Others paged were told." if result.outbound_ids else ""
     confirm = gsm.to_gsm7(
-        f"Acknowledged: {code} ({alert.severity.upper()} {alert.category.replace('_', '-')}, "
-        f"{alert.school.name}) is yours.{others}"
+        f"Acknowledged: {code} ({alerttext.label(alert)}, {alert.school.name}) is yours.{others}"
     )
     if via == "sms":
         result.reply = confirm
@@ -240,21 +240,17 @@ def handle_staff_message(  # noqa: PLR0911 - one reply per case
     school: School,
     body: str,
     now: datetime,
-    hint: str = "Reply ACK and the tip number to acknowledge an alert, e.g. ACK 4821.",
 ) -> StaffReply:
     """A text from a staff phone to `school`'s number: an ACK, or a hint. Caller commits."""
     cmd = parse_ack(body)
     if cmd is None:
-        return StaffReply(hint)
+        return StaffReply(HINT)
     if cmd.digits is None:
         mine = open_alerts_for(session, staff, school)
         if not mine:
             return StaffReply("You have no open alerts here. Nothing changed.")
         if len(mine) > 1:
-            listed = ", ".join(
-                f"{a.tip.code} {a.severity.upper()} {a.category.replace('_', '-')}"
-                for a in mine[:5]
-            )
+            listed = ", ".join(f"{a.tip.code} {alerttext.label(a)}" for a in mine[:5])
             return StaffReply(
                 gsm.cut(
                     f"You have {len(mine)} open alerts: {listed}. Reply ACK and the "

@@ -25,8 +25,6 @@ RANK = {
     "canceled": 5,
     "read": 6,
 }
-FINAL = frozenset({"delivered", "undelivered", "failed", "canceled", "read"})
-FAILED = frozenset({"undelivered", "failed", "canceled"})
 _SID = re.compile(r"^[A-Za-z0-9]{2,64}$")
 _ERROR_CODE = re.compile(r"^\d{1,16}$")
 

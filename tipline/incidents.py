@@ -70,7 +70,7 @@ def event_keys(text: str, rules: RuleSet) -> set[str]:
 def hashed(session: Session, vault: Vault, keys: set[str]) -> set[str]:
     out = set()
     for key in keys:
-        kind, _, value = key.partition(":")
+        kind = key.partition(":")[0]
         out.add(f"{kind}:{vault.lookup_hash(session, HASH_PURPOSE, key)}")
     return out
 

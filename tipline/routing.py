@@ -21,9 +21,8 @@ log = logging.getLogger(__name__)
 class Routed:
     code: str
     alert_id: str | None  # an alert opened now
-    token: str | None  # its token, for a caller that runs the first step itself
     reason: str
-    first_step: escalation.StepRun | None = None  # run here, with the routing, when asked
+    first_step: escalation.StepRun | None = None  # its first step, run with the routing
 
 
 def route_tip(
@@ -33,12 +32,12 @@ def route_tip(
     tip_id: str,
     now: datetime,
     *,
-    public_url: str | None = None,
+    public_url: str,
 ) -> Routed | None:
     """Clear the tip's outbox mark once and route it; None when someone else already did.
 
-    With `public_url`, an alert opened here runs its first step in the same transaction:
-    the tip is routed and its first page queued together, or neither is.
+    An alert opened here runs its first step in the same transaction (`public_url` goes into
+    its links): the tip is routed and its first page queued together, or neither is.
 
     Idempotent: the mark is cleared by a compare-and-set UPDATE, so of a job, its duplicate
     and the sweeper, exactly one routes. That UPDATE is also this transaction's first write,
@@ -95,7 +94,7 @@ def route_tip(
             tip.school.slug,
             incident.tip_count,
         )
-        return Routed(tip.code, None, None, placement.reason)
+        return Routed(tip.code, None, placement.reason)
     log.info(
         "tip %s (%s %s) at %s pages: %s",
         tip.code,
@@ -104,11 +103,7 @@ def route_tip(
         tip.school.slug,
         placement.reason,
     )
-    alert_id, token = alert.id, alert.token
-    if public_url is None:
-        session.commit()
-        return Routed(tip.code, alert_id, token, placement.reason)
     run = escalation.run_step(
-        session, vault, alert_id, token, now, public_url=public_url, executed_by="route"
+        session, vault, alert.id, alert.token, now, public_url=public_url, executed_by="route"
     )
-    return Routed(tip.code, alert_id, token, placement.reason, run)
+    return Routed(tip.code, alert.id, placement.reason, run)

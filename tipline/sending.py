@@ -74,8 +74,6 @@ class _Send:
     purpose: str
     to_label: str
     summary: str
-    staff_id: int | None
-    tip_id: str | None
     from_number: str
     message_id: str | None
     address: str | None
@@ -148,8 +146,6 @@ def deliver(  # noqa: PLR0911 - one path per outcome, in the order they are deci
         purpose=msg.purpose,
         to_label=msg.to_label,
         summary=msg.summary,
-        staff_id=msg.staff_id,
-        tip_id=msg.tip_id,
         from_number=d.from_number or "",
         message_id=d.message_id,
         address=(

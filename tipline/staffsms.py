@@ -9,8 +9,6 @@ from sqlalchemy.orm import Session
 from tipline.models import School, Staff
 from tipline.services import Services
 
-HINT = "tipline: reply ACK <code> to acknowledge an alert."
-
 
 def handle_staff_sms(
     session: Session, services: Services, staff: Staff, school: School, body: str, now: datetime
@@ -22,5 +20,5 @@ def handle_staff_sms(
     """
     from tipline import acks  # noqa: PLC0415 - alerting loads only for staff texts
 
-    reply = acks.handle_staff_message(session, services.vault, staff, school, body, now, hint=HINT)
+    reply = acks.handle_staff_message(session, services.vault, staff, school, body, now)
     return reply.text

@@ -12,9 +12,10 @@ import logging
 from flask import Blueprint, Response, render_template_string
 from flask.typing import ResponseReturnValue
 
-from tipline import acks
+from tipline import acks, alerttext
 from tipline.db import utcnow
 from tipline.extensions import dbsession
+from tipline.models import Alert, Staff
 from tipline.services import services
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,8 @@ The others paged were told.{% endif %}</p>
 """
 
 
-def _render(token: str, *, mine: bool = False) -> ResponseReturnValue:
-    found = acks.alert_for_token(dbsession(), token, utcnow())
+def _render(found: tuple[Alert, Staff] | None, *, mine: bool = False) -> ResponseReturnValue:
+    """The confirm page of an alert and the person its link was sent to; 404 without one."""
     if found is None:
         resp = Response(render_template_string(PAGE, code=None), 404)
     else:
@@ -55,7 +56,7 @@ def _render(token: str, *, mine: bool = False) -> ResponseReturnValue:
         html = render_template_string(
             PAGE,
             code=alert.tip.code,
-            label=f"{alert.severity.upper()} {alert.category.replace('_', '-')}",
+            label=alerttext.label(alert),
             school=alert.school.name,
             name=staff.name,
             status=alert.status,
@@ -70,7 +71,7 @@ def _render(token: str, *, mine: bool = False) -> ResponseReturnValue:
 
 @bp.get("/ack/<token>")
 def show(token: str) -> ResponseReturnValue:
-    return _render(token)
+    return _render(acks.alert_for_token(dbsession(), token, utcnow()))
 
 
 @bp.post("/ack/<token>")
@@ -78,11 +79,11 @@ def confirm(token: str) -> ResponseReturnValue:
     session = dbsession()
     found = acks.alert_for_token(session, token, utcnow())
     if found is None:
-        return _render(token)
+        return _render(None)
     alert, staff = found
     svc = services()
     result = acks.acknowledge(session, svc.vault, alert.id, staff, "link", utcnow())
     session.commit()
     if result.acked:
         log.info("alert %s acknowledged by %s on the confirm page", alert.tip.code, staff.key)
-    return _render(token, mine=result.acked)
+    return _render(found, mine=result.acked)  # read again after the commit

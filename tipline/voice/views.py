@@ -32,7 +32,8 @@ def _twiml(resp: VoiceResponse) -> Response:
     return Response(str(resp), mimetype="text/xml")
 
 
-def _call(outbound_id: str) -> tuple[OutboundMessage, Alert, Staff | None] | None:
+def _call(outbound_id: str) -> tuple[Alert, Staff | None] | None:
+    """The alert a call is about, and the person called."""
     session = dbsession()
     d = session.get(Delivery, outbound_id)
     if d is None or d.message.channel != "voice" or d.alert_id is None:
@@ -41,7 +42,7 @@ def _call(outbound_id: str) -> tuple[OutboundMessage, Alert, Staff | None] | Non
     if alert is None:
         return None
     staff = session.get(Staff, d.message.staff_id) if d.message.staff_id else None
-    return d.message, alert, staff
+    return alert, staff
 
 
 @bp.post("/alert/<outbound_id>")
@@ -52,7 +53,7 @@ def alert_call(outbound_id: str) -> ResponseReturnValue:
     if found is None:
         resp.hangup()
         return _twiml(resp)
-    _msg, alert, _staff = found
+    alert, _staff = found
     if alert.status != "open":
         resp.say(acks.already_text(alert).replace(alert.tip.code, "this tip") + " Goodbye.")
         return _twiml(resp)
@@ -70,10 +71,10 @@ def keypress(outbound_id: str) -> ResponseReturnValue:
     """Key 1 acknowledges as the person called; any other key hears the alert again."""
     found = _call(outbound_id)
     resp = VoiceResponse()
-    if found is None or found[2] is None:
+    if found is None or found[1] is None:
         resp.hangup()
         return _twiml(resp)
-    _msg, alert, staff = found
+    alert, staff = found
     assert staff is not None  # noqa: S101 - checked above
     if request.form.get("Digits", "") != "1":
         resp.redirect(f"{services().settings.public_url}/voice/alert/{outbound_id}")
