@@ -13,12 +13,11 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tipline import alerttext, audit, gsm
-from tipline.alerts import cancel_pending, queue_outbound, send_after_commit
-from tipline.db import new_id
+from tipline.alerts import close_alert, queue_outbound, send_after_commit
 from tipline.models import (
     Alert,
     Delivery,
@@ -80,25 +79,14 @@ def acknowledge(
     """Acknowledge; tell the others already paged, and confirm by SMS unless `via` is SMS
     (then `reply` is the confirmation, answered on the same conversation). Caller commits;
     the notices and the confirmation are sent once it does, whoever acknowledged how."""
-    done = session.execute(
-        update(Alert)
-        .where(Alert.id == alert_id, Alert.status == "open")
-        .values(
-            status="acked",
-            acked_at=now,
-            acked_by_staff_id=staff.id,
-            acked_via=via,
-            next_at=None,
-            token=new_id(),
-        )
-        .execution_options(synchronize_session=False)
+    done = close_alert(
+        session, alert_id, "acked", now, acked_at=now, acked_by_staff_id=staff.id, acked_via=via
     )
     alert = session.get(Alert, alert_id, populate_existing=True)
     assert alert is not None  # noqa: S101 - the caller found it
     code = alert.tip.code
-    if done.rowcount != 1:  # type: ignore[attr-defined]
+    if not done:
         return AckResult(False, alert, reply=already_text(alert))
-    cancel_pending(session, alert_id, now)
     audit.record(
         session,
         f"staff:{staff.key}",

@@ -216,6 +216,23 @@ def enqueue_after_commit(session: Session, svc: Services, ids: Sequence[str]) ->
     event.listen(session, "after_rollback", _drop)
 
 
+def close_alert(
+    session: Session, alert_id: str, status: str, now: datetime, **values: object
+) -> bool:
+    """End an open alert (acked, superseded): its timers' token goes stale and its unsent
+    pages are cancelled. A compare-and-set: False when it was no longer open."""
+    done = session.execute(
+        update(Alert)
+        .where(Alert.id == alert_id, Alert.status == "open")
+        .values(status=status, next_at=None, token=new_id(), **values)
+        .execution_options(synchronize_session=False)
+    )
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    cancel_pending(session, alert_id, now)
+    return True
+
+
 def cancel_pending(session: Session, alert_id: str, now: datetime) -> int:
     """Cancel an alert's pages not yet handed to Twilio (an ack came in)."""
     ids = select(Delivery.outbound_id).where(Delivery.alert_id == alert_id)

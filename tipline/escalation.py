@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, lazyload
 
 from tipline import audit, queueing
 from tipline.acks import new_ack_token
-from tipline.alerts import cancel_pending, mark_skipped, queue_outbound
+from tipline.alerts import mark_skipped, queue_outbound
 from tipline.alerttext import email_text, sms_text, summary, tip_count, voice_summary
 from tipline.db import new_id
 from tipline.district import CHANNELS, DistrictConfig, StepConfig
@@ -117,20 +117,6 @@ def open_alert(
     )
     session.add(alert)
     return alert
-
-
-def close_alert(session: Session, alert_id: str, status: str, now: datetime) -> bool:
-    """End an open alert (superseded by a newer page for its incident); cancels its pages."""
-    done = session.execute(
-        update(Alert)
-        .where(Alert.id == alert_id, Alert.status == "open")
-        .values(status=status, next_at=None, token=new_id())
-        .execution_options(synchronize_session=False)
-    )
-    if done.rowcount != 1:  # type: ignore[attr-defined]
-        return False
-    cancel_pending(session, alert_id, now)
-    return True
 
 
 def _next(alert: Alert, now: datetime) -> tuple[int, int, datetime | None]:

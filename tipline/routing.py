@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from tipline import audit, escalation, incidents, roster
+from tipline import alerts, audit, escalation, incidents, roster
 from tipline.models import School, Tip
 from tipline.triage import RuleSet
 from tipline.vault import Vault
@@ -61,7 +61,7 @@ def route_tip(
     alert = None
     if placement.page:
         if placement.previous_alert:
-            escalation.close_alert(session, placement.previous_alert, "superseded", now)
+            alerts.close_alert(session, placement.previous_alert, "superseded", now)
         severity = incident.severity
         category = incident.category if severity != tip.severity else tip.category
         alert = escalation.open_alert(
