@@ -349,21 +349,12 @@ def enqueue_sends(
     Those are not lost: their Delivery is due, so the sweeper sends them. `front` ids jump
     the queue (an SMS page goes ahead of routing jobs that arrived meanwhile).
     """
-    from workers import jobs  # noqa: PLC0415 - workers import tipline, not the other way at load
-
     urgent = set(front)
     # at_front pushes onto the head: push the urgent ones last-first to keep their order.
     ordered = [i for i in reversed(ids) if i in urgent] + [i for i in ids if i not in urgent]
     for n, outbound_id in enumerate(ordered):
         try:
-            svc.queue(ALERTS_QUEUE).enqueue(
-                jobs.send,
-                outbound_id,
-                job_id=send_job_id(outbound_id, attempts),
-                result_ttl=0,
-                failure_ttl=86400,
-                at_front=outbound_id in urgent,
-            )
+            _queue_send(svc, outbound_id, attempts, front=outbound_id in urgent)
         except (RedisError, OSError) as e:
             log.warning(
                 "queue unavailable (%s); %d sends wait for the sweeper",
@@ -377,16 +368,11 @@ def enqueue_sends(
 def requeue_owed(svc: Services, owed_sends: Sequence[tuple[str, int]]) -> list[str]:
     """Enqueue owed sends that have no live job in Redis (flushed, lost, failed); returns the
     ids Redis did not take (it is down: the caller sends them itself)."""
-    from workers import jobs  # noqa: PLC0415
-
     for n, (outbound_id, attempts) in enumerate(owed_sends):
-        job_id = send_job_id(outbound_id, attempts)
         try:
-            if queueing.job_is_live(svc, job_id):
+            if queueing.job_is_live(svc, send_job_id(outbound_id, attempts)):
                 continue
-            svc.queue(ALERTS_QUEUE).enqueue(
-                jobs.send, outbound_id, job_id=job_id, result_ttl=0, failure_ttl=86400
-            )
+            _queue_send(svc, outbound_id, attempts)
             log.warning("send %s had no job in Redis; queued again", outbound_id)
         except (RedisError, OSError):
             return [i for i, _ in owed_sends[n:]]
@@ -394,16 +380,27 @@ def requeue_owed(svc: Services, owed_sends: Sequence[tuple[str, int]]) -> list[s
 
 
 def enqueue_retry(svc: Services, outbound_id: str, at: datetime, attempts: int) -> bool:
-    from workers import jobs  # noqa: PLC0415
-
     return queueing.attempt(
-        lambda: svc.queue(ALERTS_QUEUE).enqueue_at(
-            at,
-            jobs.send,
-            outbound_id,
-            job_id=send_job_id(outbound_id, attempts),
-            result_ttl=0,
-            failure_ttl=86400,
-        ),
+        lambda: _queue_send(svc, outbound_id, attempts, at=at),
         "the retry waits for the sweeper",
     )
+
+
+def _queue_send(
+    svc: Services,
+    outbound_id: str,
+    attempts: int,
+    *,
+    at: datetime | None = None,
+    front: bool = False,
+) -> None:
+    """The send job of one attempt, now or `at` a time; Redis errors propagate."""
+    from workers import jobs  # noqa: PLC0415 - workers import tipline, not the other way at load
+
+    queue, job_id = svc.queue(ALERTS_QUEUE), send_job_id(outbound_id, attempts)
+    if at is None:
+        queue.enqueue(
+            jobs.send, outbound_id, job_id=job_id, result_ttl=0, failure_ttl=86400, at_front=front
+        )
+    else:
+        queue.enqueue_at(at, jobs.send, outbound_id, job_id=job_id, result_ttl=0, failure_ttl=86400)
