@@ -17,10 +17,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 
 from tipline.errors import ConfigError
+from tipline.triage import CATEGORIES, SEVERITIES
 
 ROLES = ("sro", "admin", "counselor", "district")
-SEVERITIES = ("critical", "high", "normal", "low")
-CATEGORIES = ("weapon", "violence", "self_harm", "abuse", "bullying", "drugs", "other")
 CHANNELS = ("sms", "voice", "email")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ALERT_TEXT = ("excerpt", "link")

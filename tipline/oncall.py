@@ -17,7 +17,6 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from tipline.district import (
-    CATEGORIES,
     DAYS,
     ROLES,
     DistrictConfig,
@@ -28,6 +27,7 @@ from tipline.district import (
     validate_target,
 )
 from tipline.errors import UnknownSchool
+from tipline.triage import CATEGORIES
 
 # A Monday in a week in which no time zone a US district uses changes its offset.
 ORDINARY_WEEK = date(2026, 1, 12)

@@ -25,13 +25,13 @@ from itertools import accumulate
 from tipline.triage.model import Benign, Context, Hit, Trigger
 from tipline.triage.normalize import Normalized
 from tipline.triage.ruleset import RuleSet, default_rules
-from tipline.triage.verdict import CATEGORIES, SEVERITIES, Span, Verdict
+from tipline.triage.verdict import CATEGORIES, LEVELS, SEVERITIES, Span, Verdict
 
 __all__ = ["classify", "detect_language"]
 
-_HIGH = 2
+_HIGH = LEVELS["high"]
 _VALUE = (1.0, 2.0, 4.0, 8.0)
-_SEVERITY_BY_LEVEL = ("low", "normal", "high", "critical")
+_SEVERITY_BY_LEVEL = tuple(LEVELS)
 _CLAUSE_BREAKS = frozenset({".", ",", "but", "pero", "aunque", "though"})
 _NEGATION_REACH = 4
 _AFFIRMING = frozenset(

@@ -9,7 +9,7 @@ __all__ = ["CATEGORIES", "LEVELS", "SEVERITIES", "Span", "TriageRulesError", "Ve
 
 SEVERITIES = ("critical", "high", "normal", "low")
 CATEGORIES = ("weapon", "violence", "self_harm", "abuse", "bullying", "drugs", "other")
-LEVELS = {"low": 0, "normal": 1, "high": 2, "critical": 3}
+LEVELS = {s: level for level, s in enumerate(reversed(SEVERITIES))}  # low 0 … critical 3
 
 
 class TriageRulesError(ValueError):
