@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from flask import Flask
 from sqlalchemy import select
 
@@ -16,6 +17,7 @@ from tipline.extensions import db, dbsession
 from tipline.models import Tip
 from tipline.services import services
 from tipline.sync import sync_district
+from tipline.triage import classify, load_rules
 
 TEXT = "he brought his boomstick to school today"
 
@@ -56,3 +58,18 @@ def test_intake_uses_the_district_words_after_init(app: Flask, tmp_path: Path) -
     with app.app_context():
         tip = db.session.scalars(select(Tip)).one()
         assert (tip.severity, tip.category) == ("critical", "weapon")
+
+
+def test_rule_files_of_a_config_given_by_a_relative_path_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "slang.toml").write_text('aliases = { boomstick = "gun" }\n')
+    (conf / "district.toml").write_text(
+        EXAMPLE_CONFIG.read_text() + '\n[triage]\nfiles = ["slang.toml"]\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    district = load_district(Path("conf/district.toml"))  # files resolve beside the config
+    rules = load_rules(district.triage)
+    assert classify(TEXT, rules=rules).category == "weapon"

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 
 from tipline.errors import ConfigError
-from tipline.triage import CATEGORIES, SEVERITIES
+from tipline.triage import CATEGORIES, SEVERITIES, load_rules
 
 ROLES = ("sro", "admin", "counselor", "district")
 CHANNELS = ("sms", "voice", "email")
@@ -339,9 +339,13 @@ def _unique(entries: list[_Entry], items: list[Any], attr: str) -> None:
 
 
 def parse_district(  # noqa: PLR0912 - one pass of cross-checks reads best in order
-    doc: Mapping[str, Any], source: str = "<config>"
+    doc: Mapping[str, Any], source: str = "<config>", *, base_dir: Path | None = None
 ) -> DistrictConfig:
-    """Validate a parsed TOML document into a DistrictConfig (cross-references included)."""
+    """Validate a parsed TOML document into a DistrictConfig (cross-references included).
+
+    Relative triage `files` resolve against `base_dir` (the config's folder), else the
+    working directory.
+    """
     allowed = {"school", "staff", "shift", "policy", "triage"}
     for key in doc:
         if key not in allowed:
@@ -399,9 +403,8 @@ def parse_district(  # noqa: PLR0912 - one pass of cross-checks reads best in or
     if not isinstance(triage, dict):
         raise ConfigError(f"{source}: [triage] must be a table")
     if triage:
-        base_dir = Path(source).parent if source.endswith(".toml") else None
         triage = _absolute_files(triage, base_dir)
-        _check_triage(triage, source, base_dir)
+        _check_triage(triage, source)
 
     return DistrictConfig(
         schools=tuple(schools),
@@ -413,12 +416,10 @@ def parse_district(  # noqa: PLR0912 - one pass of cross-checks reads best in or
     )
 
 
-def _check_triage(table: Mapping[str, Any], source: str, base_dir: Path | None) -> None:
+def _check_triage(table: Mapping[str, Any], source: str) -> None:
     """Validate the district's triage words by compiling them (triage owns the schema)."""
-    from tipline import triage  # noqa: PLC0415 - keeps config parsing importable on its own
-
     try:
-        triage.load_rules(table, source=f"{source}: [triage]", base_dir=base_dir)
+        load_rules(table, source=f"{source}: [triage]")
     except ValueError as e:
         raise ConfigError(str(e)) from None
 
@@ -445,4 +446,4 @@ def load_district(path: Path) -> DistrictConfig:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
-    return parse_district(doc, str(path))
+    return parse_district(doc, str(path), base_dir=path.absolute().parent)

@@ -69,6 +69,15 @@ def test_eval_of_a_malformed_file_exits_2(tmp_path: Path) -> None:
     assert "line 1" in result.output
 
 
+def test_eval_of_an_unknown_label_is_a_one_line_error(tmp_path: Path) -> None:
+    path = tmp_path / "labels.jsonl"
+    path.write_text('{"text": "x", "severity": "urgent", "category": "other"}\n', encoding="utf-8")
+    result = CliRunner().invoke(triage_cmd, ["--eval", str(path)])
+    assert result.exit_code == 2
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.output == f"Error: {path}: row 1: unknown label 'urgent'/'other'\n"
+
+
 def test_bad_district_rules_are_a_one_line_error(tmp_path: Path) -> None:
     example = Path(__file__).resolve().parents[2] / "config" / "example.toml"
     config = tmp_path / "district.toml"

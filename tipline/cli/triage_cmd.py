@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -20,8 +20,8 @@ class BadInput(click.ClickException):
     exit_code = 2
 
 
-def _district_rules() -> tuple[Mapping[str, Any] | None, Path]:
-    """The `[triage]` table of the district's configuration file, and the file's folder."""
+def _district_rules() -> Mapping[str, Any] | None:
+    """The `[triage]` table of the district's configuration file (its `files` made absolute)."""
     from tipline.district import load_district  # noqa: PLC0415
     from tipline.errors import ConfigError  # noqa: PLC0415
     from tipline.settings import find_config  # noqa: PLC0415
@@ -31,13 +31,12 @@ def _district_rules() -> tuple[Mapping[str, Any] | None, Path]:
         district = load_district(path)
     except ConfigError as e:
         raise click.ClickException(str(e)) from None
-    return (district.triage or None), path.parent
+    return district.triage or None
 
 
 def _rules() -> RuleSet:
-    table, base_dir = _district_rules()
     try:
-        return load_rules(table, base_dir=base_dir)
+        return load_rules(_district_rules())
     except TriageRulesError as e:
         raise click.ClickException(str(e)) from None
 
@@ -68,7 +67,12 @@ def triage_cmd(text: str | None, jsonl: bool, eval_file: Path | None, lang: str 
         raise click.UsageError("give TEXT, --jsonl or --eval, not several")
     rules = _rules()
     if eval_file is not None:
-        click.echo(evaluate(_labelled_rows(eval_file), rules=rules).format())
+        rows = _labelled_rows(eval_file)
+        try:
+            report = evaluate(rows, rules=rules)
+        except ValueError as e:  # an unknown severity or category label
+            raise BadInput(f"{eval_file}: {e}") from None
+        click.echo(report.format())
     elif jsonl:
         _batch(sys.stdin, rules, lang)
     else:
@@ -79,39 +83,37 @@ def triage_cmd(text: str | None, jsonl: bool, eval_file: Path | None, lang: str 
 
 def _batch(stream: IO[str], rules: RuleSet, lang: str | None) -> None:
     """One compact JSON verdict per input line, flushed as it goes (blank lines skipped)."""
-    for number, line in enumerate(stream, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            raise BadInput(f"line {number}: not valid JSON") from None
-        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-            raise BadInput(f'line {number}: expected an object with a "text" string')
+    for row in _json_lines(stream, ("text",), 'an object with a "text" string'):
         verdict = classify(row["text"], lang=lang, rules=rules)
         out = {"id": row.get("id"), "severity": verdict.severity, "category": verdict.category}
         click.echo(json.dumps(out, ensure_ascii=False, separators=(",", ":")))
         sys.stdout.flush()
 
 
-def _labelled_rows(path: Path) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise click.ClickException(f"{path}: cannot read: {e}") from None
+def _json_lines(
+    lines: Iterable[str], fields: tuple[str, ...], expected: str, where: str = ""
+) -> Iterator[dict[str, Any]]:
+    """The JSON object of each non-blank line, with string `fields`; BadInput names the line."""
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except ValueError:
-            raise BadInput(f"{path}: line {number}: not valid JSON") from None
-        if not isinstance(row, dict) or not all(
-            isinstance(row.get(k), str) for k in ("text", "severity", "category")
-        ):
-            raise BadInput(f'{path}: line {number}: expected "text", "severity" and "category"')
-        rows.append(row)
+            raise BadInput(f"{where}line {number}: not valid JSON") from None
+        if not isinstance(row, dict) or not all(isinstance(row.get(k), str) for k in fields):
+            raise BadInput(f"{where}line {number}: expected {expected}")
+        yield row
+
+
+def _labelled_rows(path: Path) -> list[dict[str, Any]]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise click.ClickException(f"{path}: cannot read: {e}") from None
+    fields = ("text", "severity", "category")
+    expected = '"text", "severity" and "category"'
+    rows = list(_json_lines(lines, fields, expected, f"{path}: "))
     if not rows:
         raise BadInput(f"{path}: no labelled rows")
     return rows
