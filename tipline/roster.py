@@ -1,8 +1,9 @@
 """The district as the database has it (the source of truth after `tipline init`), cheaply.
 
-`district_from_db` rebuilds the config dataclasses, which may compile a district's triage
-words (about a second). Escalation needs the roster on every step, so the result is cached
-per content: one query fetches every roster row as text, and a changed row means a rebuild.
+`district_from_db` rebuilds and validates the config dataclasses (schools, staff, shifts and
+policies; not the triage words, which `Services.rules` owns). Escalation needs the roster on
+every step, so the result is cached per content: one query fetches every roster row as text,
+and a changed row means a rebuild.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from tipline.sync import district_from_db
 
 _DISTRICTS: dict[str, DistrictConfig] = {}
 _DISTRICT_MEMO = "tipline.district"
-ROSTER_TABLES = ("school", "staff", "staff_school", "shift", "policy", "setting")
+ROSTER_TABLES = ("school", "staff", "staff_school", "shift", "policy")
 
 
 @functools.cache
@@ -40,8 +41,8 @@ def _fingerprint_query() -> Any:
 
 
 def current_district(session: Session) -> DistrictConfig:
-    """`district_from_db`, cached per content (parsing may compile triage rules, ~1 s): the
-    database stays the source of truth, checked with one query per call."""
+    """`district_from_db`, cached per content: the database stays the source of truth, checked
+    with one query per call."""
     memo = session.info.get(_DISTRICT_MEMO)
     if memo is not None and memo[0] is session.get_transaction():
         cached: DistrictConfig = memo[1]

@@ -129,7 +129,11 @@ def sync_district(  # noqa: PLR0912 - schools, staff, shifts, policies in one pa
 
 
 def district_from_db(session: Session) -> DistrictConfig:
-    """Rebuild the district config from the database, the source of truth after `tipline init`."""
+    """Rebuild the district config from the database, the source of truth after `tipline init`.
+
+    The `[triage]` setting stays out: the app's rules come from `Services.rules`, and compiling
+    them again here would cost time for a copy nobody reads.
+    """
     from tipline.district import parse_district  # noqa: PLC0415 - avoids a cycle at import
 
     schools = session.scalars(select(School).where(School.active).order_by(School.id)).all()
@@ -188,7 +192,4 @@ def district_from_db(session: Session) -> DistrictConfig:
             for p in session.scalars(select(Policy).order_by(Policy.position))
         ],
     }
-    setting = session.get(Setting, TRIAGE_SETTING)
-    if setting is not None and setting.value:
-        doc["triage"] = setting.value
     return parse_district(doc, "database")
