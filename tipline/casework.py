@@ -15,13 +15,7 @@ from tipline import acks, alerts, audit, intake
 from tipline.db import new_id
 from tipline.errors import TiplineError
 from tipline.models import Alert, Note, Tip, User
-from tipline.staffview import (
-    NotPermitted,
-    actor,
-    assignable_users,
-    can,
-    visible_school_ids,
-)
+from tipline.staffview import NotPermitted, actor, can, may_own, sees
 from tipline.triage import CATEGORIES, SEVERITIES
 from tipline.vault import Vault
 
@@ -41,7 +35,7 @@ class CaseworkError(TiplineError):
 
 
 def _require(session: Session, user: User, tip: Tip, action: str) -> None:
-    if tip.school_id not in visible_school_ids(session, user) or not can(user, action):
+    if not sees(user, tip.school_id) or not can(user, action):
         raise NotPermitted(f"a {user.role} login may not {action} this tip")
 
 
@@ -115,8 +109,8 @@ def change_status(
 def assign(session: Session, user: User, tip: Tip, assignee_id: int, now: datetime) -> User:
     """Make a login who sees the tip's school its owner; the audit log is the record of it."""
     _require(session, user, tip, "assign")
-    assignee = next((u for u in assignable_users(session, tip) if u.id == assignee_id), None)
-    if assignee is None:
+    assignee = session.get(User, assignee_id)
+    if assignee is None or not may_own(assignee, tip):
         raise CaseworkError("that login cannot own tips of this school")
     audit.record(session, actor(user), "tip.assigned", tip.id, to_user=assignee.id)
     return assignee

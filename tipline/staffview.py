@@ -7,6 +7,7 @@ outside them is reported as missing, not forbidden, so tip ids are no existence 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -64,6 +65,11 @@ def can(user: User, action: str) -> bool:
     return action in ROLE_ACTIONS.get(user.role, frozenset())
 
 
+def sees(user: User, school_id: int) -> bool:
+    """Whether this login sees the school's tips: a district login sees every school."""
+    return user.role == "district" or any(school.id == school_id for school in user.schools)
+
+
 def visible_school_ids(session: Session, user: User) -> list[int]:
     if user.role == "district":
         return list(session.scalars(select(School.id).order_by(School.name)))
@@ -80,7 +86,7 @@ def visible_schools(session: Session, user: User) -> list[School]:
 def tip_for(session: Session, user: User, tip_id: str, action: str = "view") -> Tip:
     """The tip if this login sees it and may do `action` on it; NotFound / NotPermitted else."""
     tip = session.get(Tip, tip_id) if len(tip_id) <= 32 else None
-    if tip is None or tip.school_id not in visible_school_ids(session, user):
+    if tip is None or not sees(user, tip.school_id):
         raise NotFound("no such tip")
     if not can(user, action):
         raise NotPermitted(f"a {user.role} login may not {action} a tip")
@@ -229,12 +235,10 @@ def case_file(session: Session, vault: Vault, tip: Tip) -> CaseFile:
     """Everything staff see on a tip's page, decrypted; never the student's number."""
     shredded = tip.data_key is None
     names = ActorNames(session)
-    events = [
-        EventView(e.at, names.label(e.actor), e.action, dict(e.detail or {}))
-        for e in session.scalars(
-            select(AuditEvent).where(AuditEvent.tip_id == tip.id).order_by(AuditEvent.id)
-        )
-    ]
+    audit = session.scalars(
+        select(AuditEvent).where(AuditEvent.tip_id == tip.id).order_by(AuditEvent.id)
+    ).all()
+    events = [EventView(e.at, names.label(e.actor), e.action, dict(e.detail or {})) for e in audit]
     notes = [
         NoteView(
             note.created_at,
@@ -245,7 +249,7 @@ def case_file(session: Session, vault: Vault, tip: Tip) -> CaseFile:
             select(Note).where(Note.tip_id == tip.id).order_by(Note.created_at, Note.id)
         )
     ]
-    assignee_id = current_assignee_id(session, tip.id)
+    assignee_id = _assignee_id(audit)
     return CaseFile(
         tip=tip,
         conversation=[] if shredded else intake.conversation(session, vault, tip),
@@ -272,28 +276,24 @@ def case_file(session: Session, vault: Vault, tip: Tip) -> CaseFile:
     )
 
 
-def current_assignee_id(session: Session, tip_id: str) -> int | None:
-    """The assignment lives in the audit log: the latest `tip.assigned` event wins."""
-    event = session.scalars(
-        select(AuditEvent)
-        .where(AuditEvent.tip_id == tip_id, AuditEvent.action == "tip.assigned")
-        .order_by(AuditEvent.id.desc())
-        .limit(1)
-    ).first()
+def _assignee_id(audit: Sequence[AuditEvent]) -> int | None:
+    """The assignment lives in the audit log (oldest first): the latest `tip.assigned` wins."""
+    event = next((e for e in reversed(audit) if e.action == "tip.assigned"), None)
     if event is None:
         return None
     value = (event.detail or {}).get("to_user")
     return value if isinstance(value, int) else None
 
 
+def may_own(user: User, tip: Tip) -> bool:
+    """Whether this login may own the tip's case: active, sees its school, may assign."""
+    return user.active and can(user, "assign") and sees(user, tip.school_id)
+
+
 def assignable_users(session: Session, tip: Tip) -> list[User]:
     """Active logins who see the tip's school and may own a case."""
     users = session.scalars(select(User).where(User.active).order_by(User.email))
-    return [
-        u
-        for u in users
-        if can(u, "assign") and (u.role == "district" or tip.school_id in {s.id for s in u.schools})
-    ]
+    return [u for u in users if may_own(u, tip)]
 
 
 def attachment_for(session: Session, user: User, tip_id: str, attachment_id: str) -> Attachment:
