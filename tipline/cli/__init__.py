@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
+from flask import Flask
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import ProgrammingError as SQLProgrammingError
 
@@ -32,6 +35,21 @@ class TiplineGroup(click.Group):
         except ConnectionError as e:
             click.echo(f"tipline: service unavailable: {e}", err=True)
             sys.exit(1)
+
+
+@contextmanager
+def app_context() -> Iterator[Flask]:
+    """The app from the environment, in an app context; its connections closed on the way out."""
+    from tipline import create_app  # noqa: PLC0415
+    from tipline.extensions import db  # noqa: PLC0415
+
+    app = create_app()
+    with app.app_context():
+        try:
+            yield app
+        finally:
+            db.session.remove()
+            db.engine.dispose()
 
 
 @click.group(cls=TiplineGroup)

@@ -3,28 +3,11 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import click
-from flask import Flask
 
+from tipline.cli import app_context
 from tipline.errors import ConfigError, TiplineError
-
-
-@contextmanager
-def _app_context() -> Iterator[Flask]:
-    """The app from the environment, in an app context; its connections closed on the way out."""
-    from tipline import create_app  # noqa: PLC0415
-    from tipline.extensions import db  # noqa: PLC0415
-
-    app = create_app()
-    with app.app_context():
-        try:
-            yield app
-        finally:
-            db.session.remove()
-            db.engine.dispose()
 
 
 @click.command()
@@ -38,11 +21,11 @@ def init() -> None:
     from tipline.services import services  # noqa: PLC0415
     from tipline.sync import sync_district  # noqa: PLC0415
 
-    with _app_context() as app:
-        settings = services(app).settings
+    with app_context() as app:
+        svc = services(app)
+        settings = svc.settings
         district = load_district(settings.config_path)  # validate before touching the database
         upgrade()
-        svc = services(app)
         if svc.vault.ensure_lookup_key(dbsession()):
             click.echo(
                 f"created the lookup key (wrapped by master key {svc.vault.keyring.current_id!r})"
@@ -83,7 +66,7 @@ def create_user(
     if not password_stdin:
         raise ConfigError("--password-stdin is required (passwords never go on the command line)")
     password = sys.stdin.readline().rstrip("\r\n")
-    with _app_context() as app:
+    with app_context() as app:
         user, created = upsert_user(
             dbsession(),
             services(app).vault,
@@ -104,7 +87,7 @@ def rotate_key() -> None:
     from tipline.extensions import db, dbsession  # noqa: PLC0415
     from tipline.services import services  # noqa: PLC0415
 
-    with _app_context() as app:
+    with app_context() as app:
         vault = services(app).vault
         count = vault.rotate(dbsession())
         db.session.commit()
@@ -117,7 +100,7 @@ def purge() -> None:
     from tipline.extensions import db, dbsession  # noqa: PLC0415
     from tipline.retention import apply_retention  # noqa: PLC0415
 
-    with _app_context():
+    with app_context():
         result = apply_retention(dbsession())
         db.session.commit()
     click.echo(result.describe())
@@ -140,7 +123,7 @@ def export_corrections(output: str | None) -> None:
     from tipline.extensions import dbsession  # noqa: PLC0415
     from tipline.services import services  # noqa: PLC0415
 
-    with _app_context() as app:
+    with app_context() as app:
         lines = [
             json.dumps(example, ensure_ascii=False)
             for example in corrected_examples(dbsession(), services(app).vault)

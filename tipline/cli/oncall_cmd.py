@@ -3,30 +3,14 @@
 from __future__ import annotations
 
 import getpass
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import click
 from sqlalchemy.orm import Session
 
+from tipline.cli import app_context
 from tipline.district import ROLES
-
-
-@contextmanager
-def _session() -> Iterator[Session]:
-    """A session of a fresh app, closed with its connection pool whatever happens."""
-    from tipline import create_app  # noqa: PLC0415
-    from tipline.extensions import db, dbsession  # noqa: PLC0415
-
-    app = create_app()
-    with app.app_context():
-        try:
-            yield dbsession()
-        finally:
-            db.session.remove()
-            db.engine.dispose()
 
 
 class _SchoolOrCommand(click.Group):
@@ -60,10 +44,12 @@ def oncall(ctx: click.Context, at: str | None) -> None:
     if ctx.invoked_subcommand is not None:
         return
     from tipline import roster  # noqa: PLC0415
+    from tipline.extensions import dbsession  # noqa: PLC0415
     from tipline.oncall import describe_on_duty  # noqa: PLC0415
 
     slug = ctx.meta.get("oncall.school")
-    with _session() as session:
+    with app_context():
+        session = dbsession()
         district = roster.current_district(session)
         schools = [s for s in district.schools if slug is None or s.slug == slug]
         if not schools:
@@ -101,9 +87,11 @@ def set_override(
     """STAFF covers DUTY at SCHOOL from --from until --until, ahead of the shifts."""
     from sqlalchemy import select  # noqa: PLC0415
 
+    from tipline.extensions import dbsession  # noqa: PLC0415
     from tipline.models import OnCallOverride, School, Staff  # noqa: PLC0415
 
-    with _session() as session:
+    with app_context():
+        session = dbsession()
         found = session.scalars(select(School).where(School.slug == school, School.active)).first()
         if found is None:
             raise click.BadParameter(f"unknown school {school!r}", param_hint="SCHOOL")
