@@ -57,7 +57,11 @@ class Services:
         return self._rules
 
     def forget_rules(self) -> None:
-        """Drop cached rules after `tipline init` changed them."""
+        """Drop the cached rules, so the next `rules` call reads the `[triage]` setting again.
+
+        For tests that sync a district in this process: `tipline init` runs in a process of its
+        own, and a running app keeps the rules it loaded until it restarts.
+        """
         self._rules = None
 
 

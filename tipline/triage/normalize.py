@@ -98,7 +98,6 @@ class Normalizer:
             self.aliases[self.word(key, use_aliases=False)] = " ".join(
                 self.word(part, use_aliases=False) for part in _words(value)
             )
-        self._cache.clear()
 
     def word(self, raw: str, *, use_aliases: bool = True) -> str:
         """Normalize one word; may return several space-separated words (an alias)."""
