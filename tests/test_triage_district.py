@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -14,9 +15,9 @@ from sqlalchemy import select
 from tests.conftest import EXAMPLE_CONFIG, sms_params
 from tipline.district import load_district
 from tipline.extensions import db, dbsession
-from tipline.models import Tip
-from tipline.services import services
-from tipline.sync import sync_district
+from tipline.models import Setting, Tip
+from tipline.services import RULES_TTL, services
+from tipline.sync import TRIAGE_SETTING, sync_district
 from tipline.triage import classify, load_rules
 
 TEXT = "he brought his boomstick to school today"
@@ -73,3 +74,39 @@ def test_rule_files_of_a_config_given_by_a_relative_path_load(
     district = load_district(Path("conf/district.toml"))  # files resolve beside the config
     rules = load_rules(district.triage)
     assert classify(TEXT, rules=rules).category == "weapon"
+
+
+def test_running_processes_pick_up_new_district_words(
+    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, svc = app.test_client(), services(app)
+    first, second = sms_params(TEXT, from_="+15551238001"), sms_params(TEXT, from_="+15551238002")
+    assert client.post("/sms/inbound", data=first).status_code == 200
+    with app.app_context():
+        sync_district(dbsession(), load_district(district_config(tmp_path)))  # `tipline init`
+        db.session.commit()
+    later = time.monotonic() + RULES_TTL + 1
+    monkeypatch.setattr(svc, "clock", lambda: later)
+    assert client.post("/sms/inbound", data=second).status_code == 200
+    with app.app_context():
+        before, after = db.session.scalars(select(Tip).order_by(Tip.created_at)).all()
+        assert before.category != "weapon"
+        assert (after.severity, after.category) == ("critical", "weapon")
+
+
+def test_district_words_that_stop_compiling_keep_the_rules_in_use(
+    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    svc = services(app)
+    with app.app_context():
+        sync_district(dbsession(), load_district(district_config(tmp_path)))
+        db.session.commit()
+        svc.forget_rules()
+        assert classify(TEXT, rules=svc.rules(dbsession())).category == "weapon"
+        setting = dbsession().get(Setting, TRIAGE_SETTING)
+        assert setting is not None
+        setting.value = {"files": [str(tmp_path / "gone.toml")]}  # a rule file moved away
+        db.session.commit()
+        later = time.monotonic() + RULES_TTL + 1
+        monkeypatch.setattr(svc, "clock", lambda: later)
+        assert classify(TEXT, rules=svc.rules(dbsession())).category == "weapon"

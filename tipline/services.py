@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +22,10 @@ if TYPE_CHECKING:
 from tipline.settings import Settings
 from tipline.vault import Vault
 
+log = logging.getLogger(__name__)
+
 EXTENSION = "tipline"
+RULES_TTL = 5.0  # seconds before a process looks for new district triage words
 ALERTS_QUEUE = "alerts"
 DEFAULT_QUEUE = "default"
 QUEUE_NAMES = (ALERTS_QUEUE, DEFAULT_QUEUE)
@@ -35,6 +40,9 @@ class Services:
         self._lock = threading.Lock()
         self._embedded: Any = None
         self._rules: RuleSet | None = None
+        self._rules_value: Any = None  # the `[triage]` setting they were compiled from
+        self._rules_checked = 0.0
+        self.clock = time.monotonic  # when to look at the setting again (tests move it on)
 
     @cached_property
     def redis(self) -> redis.Redis:
@@ -46,22 +54,35 @@ class Services:
         return Queue(name, connection=self.redis)
 
     def rules(self, session: Session) -> RuleSet:
-        """Triage rules: the packaged defaults plus the district's `[triage]` words (from init)."""
-        if self._rules is None:
-            from tipline.models import Setting  # noqa: PLC0415
-            from tipline.sync import TRIAGE_SETTING  # noqa: PLC0415
-            from tipline.triage import load_rules  # noqa: PLC0415 - triage loads its rule files
+        """Triage rules: the packaged defaults plus the district's `[triage]` words (from init).
 
-            setting = session.get(Setting, TRIAGE_SETTING)
-            self._rules = load_rules(setting.value if setting and setting.value else None)
+        Compiled once; the setting is looked at again every RULES_TTL seconds, so words a
+        district adds with `tipline init` reach running web and worker processes without a
+        restart. Words that no longer compile (a rule file gone) keep the rules in use.
+        """
+        now = self.clock()
+        if self._rules is not None and now - self._rules_checked < RULES_TTL:
+            return self._rules
+        from tipline.models import Setting  # noqa: PLC0415
+        from tipline.sync import TRIAGE_SETTING  # noqa: PLC0415
+        from tipline.triage import TriageRulesError, load_rules  # noqa: PLC0415
+
+        setting = session.get(Setting, TRIAGE_SETTING)
+        value = setting.value if setting and setting.value else None
+        self._rules_checked = now
+        if self._rules is None:
+            self._rules = load_rules(value)
+        elif value != self._rules_value:
+            try:
+                self._rules = load_rules(value)
+            except TriageRulesError as e:
+                log.warning("district triage words not reloaded, the previous ones stay: %s", e)
+                return self._rules
+        self._rules_value = value
         return self._rules
 
     def forget_rules(self) -> None:
-        """Drop the cached rules, so the next `rules` call reads the `[triage]` setting again.
-
-        For tests that sync a district in this process: `tipline init` runs in a process of its
-        own, and a running app keeps the rules it loaded until it restarts.
-        """
+        """Drop the cached rules, so the next `rules` call compiles the setting again."""
         self._rules = None
 
 
