@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import Flask
-from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from tests.test_admin_helpers import AuthActions, make_alert, make_tip
@@ -28,9 +27,8 @@ def queued_sends(app: Flask, tip_id: str, purpose: str) -> tuple[list[str], list
 
 
 def test_a_reply_to_an_sms_tip_is_queued_when_the_post_returns(
-    app: Flask, client: FlaskClient
+    app: Flask, auth: AuthActions
 ) -> None:
-    auth = AuthActions(app, client)
     tip_id = make_tip(app, FIGHT, phone="+15557654321")
     auth.login_as("sro")
     auth.post(f"/admin/tips/{tip_id}/reply", {"reply": "Thank you. Is anyone hurt now?"})
@@ -40,9 +38,8 @@ def test_a_reply_to_an_sms_tip_is_queued_when_the_post_returns(
 
 
 def test_an_acknowledgement_confirmation_is_queued_when_the_post_returns(
-    app: Flask, client: FlaskClient
+    app: Flask, auth: AuthActions
 ) -> None:
-    auth = AuthActions(app, client)
     tip_id = make_tip(app, FIGHT)
     make_alert(app, tip_id)
     auth.login_as("sro")

@@ -163,12 +163,15 @@ def _paged(session: Session, alert_id: str) -> list[Staff]:
 
 
 def alert_for_code(session: Session, school: School, digits: str) -> Alert | None:
-    """The alert now paging for tip T<digits> at `school`: its incident's, or its own last."""
+    """The alert now paging for tip T<digits> at `school` (see `alert_for_tip`)."""
     tip = session.scalars(
         select(Tip).where(Tip.school_id == school.id, Tip.code == f"T{digits}")
     ).first()
-    if tip is None:
-        return None
+    return None if tip is None else alert_for_tip(session, tip)
+
+
+def alert_for_tip(session: Session, tip: Tip) -> Alert | None:
+    """The alert now paging for the tip: its incident's, or its own last."""
     incident = session.scalar(
         select(Incident)
         .join(IncidentTip, IncidentTip.incident_id == Incident.id)

@@ -66,7 +66,7 @@ def reply(
 
 def open_alert(session: Session, tip: Tip) -> Alert | None:
     """The alert paging for this tip (its incident's, if it joined one), while still open."""
-    alert = acks.alert_for_code(session, tip.school, tip.code_digits)
+    alert = acks.alert_for_tip(session, tip)
     return alert if alert is not None and alert.status == "open" else None
 
 

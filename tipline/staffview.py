@@ -272,7 +272,7 @@ def case_file(session: Session, vault: Vault, tip: Tip) -> CaseFile:
         notes=notes,
         assignee=None if assignee_id is None else names.user(assignee_id),
         shredded=shredded,
-        alert=acks.alert_for_code(session, tip.school, tip.code_digits),
+        alert=acks.alert_for_tip(session, tip),
     )
 
 
