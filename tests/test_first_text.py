@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from tests.conftest import sms_params
 from tipline import firsttext, intake
@@ -139,3 +139,35 @@ def test_every_code_drawn_taken_falls_back_without_an_orphan_key(
             for m in (Tip, Tipster)
         )
         assert keys == used  # every data key seals a row; none was left behind
+
+
+def test_a_dropped_database_connection_costs_one_text_not_the_next(
+    app: Flask, client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server restarts under a warm pool: the text in flight is told to text again (and
+    911), the log says the database was unavailable, and the next text is a tip."""
+    first_text(client, "+15551239010")
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("only PostgreSQL connections can be dropped by the server")
+        warm = [db.engine.connect() for _ in range(3)]  # several pooled connections to lose
+        for conn in warm:
+            conn.close()
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as admin:
+            killed = admin.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).scalar_one()
+        db.session.remove()
+    assert killed >= 1
+    resp = client.post("/sms/inbound", data=sms_params(TEXT, from_="+15551239011"))
+    assert resp.status_code == 200
+    assert "911" in resp.get_data(as_text=True)
+    assert CODE.search(resp.get_data(as_text=True)) is None
+    assert "database unavailable" in caplog.text
+    assert TEXT not in caplog.text
+    assert "9011" not in caplog.text
+    code = first_text(client, "+15551239012")
+    assert stored(app, code)["body"] == TEXT

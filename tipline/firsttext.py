@@ -19,13 +19,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
+import psycopg
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
 
 from tipline import intake
 from tipline.db import new_id
-from tipline.models.keys import DataKey
 from tipline.triage import Verdict
 from tipline.vault import Vault
 
@@ -96,17 +97,51 @@ def store(bind: Engine | Connection, vault: Vault, first: FirstText) -> intake.T
     None means nothing was written: the phone is known, or the MessageSid was seen before,
     or the codes drawn were all taken (the general path draws again).
     """
+    params = _params(vault, first)
+    # The pooled driver connection itself, in autocommit for this one statement: no BEGIN
+    # or COMMIT round trip, and none of a SQLAlchemy Connection's per-call work (this is
+    # most of what the webhook spends in Python). psycopg prepares it after a few uses.
+    engine = bind.engine
+    pooled = engine.raw_connection()
+    conn = cast(psycopg.Connection[Any], pooled.driver_connection)
+    try:
+        conn.autocommit = True
+        row = conn.execute(_SQL, params, prepare=True).fetchone()
+        conn.autocommit = False
+    except psycopg.errors.IntegrityError:
+        conn.autocommit = False
+        return None  # a replayed MessageSid, or two first texts racing: the general path sorts it
+    except psycopg.Error as e:
+        gone = engine.dialect.is_disconnect(cast(Any, e), cast(Any, conn), None)
+        pooled.invalidate(e)  # never hand a broken or half-reset connection back to the pool
+        if gone:
+            # The server went away (restart, failover): the pooled siblings are as dead as
+            # this one. A fresh pool, as SQLAlchemy gives its own statements.
+            engine.dispose(close=False)
+        # As SQLAlchemy itself raises it (an OperationalError when the server is away), so the
+        # views' handlers answer it; hide_parameters keeps values out of its text.
+        raise DBAPIError.instance(
+            _SQL, None, e, psycopg.Error, hide_parameters=True, dialect=engine.dialect
+        ) from None
+    finally:
+        pooled.close()
+    if row is None:
+        return None
+    return intake.TipRow(row[0], row[1], first.verdict.language)
+
+
+def _params(vault: Vault, first: FirstText) -> dict[str, object]:
     tipster_id, tip_id = new_id(), new_id()
-    tipster_dk, tip_dk = vault.new_data_key(), vault.new_data_key()
+    tipster_dk, tip_dk = vault.new_wrapped_key(), vault.new_wrapped_key()
     triage = json.dumps(intake.verdict_details(first.verdict), ensure_ascii=False)
 
-    def seal(table: str, column: str, row_id: str, dk: DataKey, value: str) -> bytes:
-        return vault.seal_for(table, column, row_id, dk, value.encode("utf-8", "surrogatepass"))
+    def text(value: str) -> bytes:
+        return value.encode("utf-8", "surrogatepass")
 
-    params = {
+    return {
         "tipster_id": tipster_id,
         "phone_hash": first.phone_hash,
-        "phone": seal("tipster", "phone", tipster_id, tipster_dk, first.phone),
+        "phone": tipster_dk.seal("tipster", "phone", tipster_id, text(first.phone)),
         "lang": first.verdict.language,
         "now": first.now,
         "tipster_dk": tipster_dk.id,
@@ -120,16 +155,8 @@ def store(bind: Engine | Connection, vault: Vault, first: FirstText) -> intake.T
         "tip_id": tip_id,
         "severity": first.verdict.severity,
         "category": first.verdict.category,
-        "body": seal("tip", "body", tip_id, tip_dk, intake.clean_text(first.text)),
-        "triage": seal("tip", "triage", tip_id, tip_dk, triage),
+        "body": tip_dk.seal("tip", "body", tip_id, text(intake.clean_text(first.text))),
+        "triage": tip_dk.seal("tip", "triage", tip_id, text(triage)),
         "sid_hash": first.sid_hash,
         "reply_kind": first.reply_kind,
     }
-    try:
-        with bind.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            row = conn.exec_driver_sql(_SQL, params).first()
-    except IntegrityError:
-        return None  # a replayed MessageSid, or two first texts racing: the general path sorts it
-    if row is None:
-        return None
-    return intake.TipRow(row.id, row.code, first.verdict.language)

@@ -6,7 +6,7 @@ Lives on `app.extensions["tipline.vault"]`; workers and tests build one from Set
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,6 +18,18 @@ from tipline.models.keys import DataKey, NamedSecret
 LOOKUP_SECRET = "lookup"  # noqa: S105 - the name of a row, not a secret
 CACHED_KEYS = 4096  # unwrapped data keys kept per process
 PURPOSES = ("phone", "sid", "ratelimit", "receipt", "incident")
+
+
+class WrappedKey(NamedTuple):
+    """A new data key: its row's values (id, master key id, wrapped) and the plain key."""
+
+    id: str
+    master_key_id: str
+    wrapped: bytes
+    key: bytes
+
+    def seal(self, table: str, column: str, row_id: str, value: bytes) -> bytes:
+        return crypto.seal(self.key, value, crypto.place(table, column, row_id))
 
 
 class NotInitialized(Exception):
@@ -43,11 +55,19 @@ class Vault:
     # -- data keys ---------------------------------------------------------------------------
     def new_data_key(self) -> DataKey:
         """A fresh data key row (caller adds it to the session with its record)."""
-        dk = DataKey(id=new_id())
-        key = crypto.new_key()
-        dk.master_key_id, dk.wrapped = self.keyring.wrap(key, dk.id)
-        self._remember(dk, key)
+        fresh = self.new_wrapped_key()
+        dk = DataKey(id=fresh.id, master_key_id=fresh.master_key_id, wrapped=fresh.wrapped)
+        self._remember(dk, fresh.key)
         return dk
+
+    def new_wrapped_key(self) -> WrappedKey:
+        """A fresh data key as plain values, for a statement that inserts its row itself.
+
+        Not cached: the caller seals with it at once and never needs it again.
+        """
+        key_id, key = new_id(), crypto.new_key()
+        master_key_id, wrapped = self.keyring.wrap(key, key_id)
+        return WrappedKey(key_id, master_key_id, wrapped, key)
 
     def _key(self, dk: DataKey) -> bytes:
         key = self._unwrapped.get((dk.id, dk.master_key_id, dk.wrapped))
