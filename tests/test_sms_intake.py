@@ -523,3 +523,16 @@ def test_the_webhook_path_imports_no_twilio_rest_client_or_http_library() -> Non
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "text", ["Tip T1234 at Lincoln & Park <High>", 'He said "911"', "Código: ñ\n]]>"]
+)
+def test_reply_twiml_is_what_twilios_library_writes(text: str) -> None:
+    from twilio.twiml.messaging_response import MessagingResponse  # noqa: PLC0415
+
+    from tipline.sms.views import _twiml  # noqa: PLC0415
+
+    expected = MessagingResponse()
+    expected.message(text)
+    assert _twiml(text).get_data(as_text=True) == str(expected)

@@ -40,6 +40,9 @@ def create_app(settings: Settings | Mapping[str, str] | None = None, **overrides
     )
     app.config.update(overrides)
     _configure_logging(settings.log_level)
+    from tipline.twiliohooks import SessionInterface  # noqa: PLC0415
+
+    app.session_interface = SessionInterface()
 
     db.init_app(app)
     migrate.init_app(app, db, directory=_migrations_dir())

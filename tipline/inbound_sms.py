@@ -120,7 +120,9 @@ def receive_and_commit(
                 now=now,
                 check_replay=attempt == 2,
             )
-            session.commit()
+            if session.in_transaction() or session.new:
+                session.commit()  # else nothing was read or written here (a first text's one
+                # statement commits on its own): no empty transaction to open and close
         except IntegrityError:
             session.rollback()
             if attempt == 2:
