@@ -25,7 +25,7 @@ from tests.test_alert_support import (
 from tipline.db import utcnow
 from tipline.services import ALERTS_QUEUE, QUEUE_NAMES, services
 from workers import jobs
-from workers.runner import dispatch_pending
+from workers.runner import dispatch_marked, dispatch_pending
 
 SHORT = """
     [[policy]]
@@ -55,6 +55,7 @@ def work(app: Flask) -> None:
     svc = services(app)
     with app.app_context():
         dispatch_pending(svc)  # as `tipline worker` does: the hand-offs become routing jobs
+        dispatch_marked(app)  # and the first texts PostgreSQL notified
         worker = SimpleWorker([svc.queue(n) for n in QUEUE_NAMES], connection=svc.redis)
         worker.work(burst=True, with_scheduler=True)
 

@@ -103,6 +103,7 @@ def test_the_worker_dispatcher_turns_a_hand_off_into_the_routing_job(
     dispatcher = Dispatcher(app)
     dispatcher.start()
     try:
+        assert dispatcher.ready(10), "the route listener never started listening"
         code = first_text(client, "+15551239005")
         with app.app_context():
             tip_id = db.session.scalars(select(Tip.id).where(Tip.code == code)).one()
@@ -114,6 +115,48 @@ def test_the_worker_dispatcher_turns_a_hand_off_into_the_routing_job(
         dispatcher.stopping.set()
         dispatcher.join(timeout=5)
     assert not dispatcher.is_alive()
+
+
+def wait_for_job(app: Flask, job_id: str) -> list[str]:
+    queue = services(app).queue(ALERTS_QUEUE)
+    deadline = time.monotonic() + 10
+    while job_id not in queue.get_job_ids():
+        assert time.monotonic() < deadline, "the routing job was never queued"
+        time.sleep(0.05)
+    time.sleep(0.5)  # room for a second, duplicate job to show up
+    return list(queue.get_job_ids())
+
+
+def test_two_workers_queue_one_routing_job_per_tip(app: Flask, client: FlaskClient) -> None:
+    dispatchers = [Dispatcher(app), Dispatcher(app)]
+    for d in dispatchers:
+        d.start()
+    try:
+        assert all(d.ready(10) for d in dispatchers)
+        code = first_text(client, "+15551239020")
+        with app.app_context():
+            tip_id = db.session.scalars(select(Tip.id).where(Tip.code == code)).one()
+        assert wait_for_job(app, f"route-{tip_id}").count(f"route-{tip_id}") == 1
+    finally:
+        for d in dispatchers:
+            d.stopping.set()
+        for d in dispatchers:
+            d.join(timeout=10)
+
+
+def test_a_tip_texted_while_no_worker_ran_is_routed_when_one_starts(
+    app: Flask, client: FlaskClient
+) -> None:
+    code = first_text(client, "+15551239021")
+    with app.app_context():
+        tip_id = db.session.scalars(select(Tip.id).where(Tip.code == code)).one()
+    dispatcher = Dispatcher(app)
+    dispatcher.start()
+    try:
+        assert wait_for_job(app, f"route-{tip_id}").count(f"route-{tip_id}") == 1
+    finally:
+        dispatcher.stopping.set()
+        dispatcher.join(timeout=10)
 
 
 def test_every_code_drawn_taken_falls_back_without_an_orphan_key(

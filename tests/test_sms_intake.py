@@ -22,7 +22,7 @@ from tipline.db import utcnow
 from tipline.extensions import db
 from tipline.models import InboundSid, Message, Tip, Tipster
 from tipline.services import ALERTS_QUEUE, services
-from workers.runner import dispatch_pending
+from workers.runner import dispatch_marked, dispatch_pending
 
 PHONE = "+15551230001"
 OTHER_PHONE = "+15551230002"
@@ -338,6 +338,7 @@ def forget_queued(app: Flask) -> None:
 def queued_job_ids(app: Flask, name: str) -> list[str]:
     """The rq jobs queued once the worker's dispatcher has taken what intake handed off."""
     dispatch_pending(services(app))
+    dispatch_marked(app)  # a first text on PostgreSQL is handed off by NOTIFY, not the list
     return list(services(app).queue(name).get_job_ids())
 
 

@@ -7,6 +7,9 @@ hash, chained by data-modifying CTEs. One round trip instead of a transaction of
 PostgreSQL checks the foreign keys at the end of the statement, so the order inside does not
 matter, and a statement is atomic on its own.
 
+The statement also tells the workers the tip needs routing, with a NOTIFY on
+`tipline.queueing.ROUTE_CHANNEL` that PostgreSQL delivers at commit: no hand-off after it.
+
 The tipster insert is the guard: when the phone is already known (`ON CONFLICT DO NOTHING`),
 nothing at all is written and the caller takes the general path (follow-up, blocked sender,
 new tip from a known phone). A replayed MessageSid fails the `inbound_sid` key and also
@@ -25,7 +28,7 @@ import psycopg
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from tipline import intake
+from tipline import intake, queueing
 from tipline.db import new_id
 from tipline.triage import Verdict
 from tipline.vault import Vault
@@ -69,7 +72,7 @@ WITH ts AS (
     INSERT INTO inbound_sid (sid_hash, tip_id, reply_kind, created_at)
     SELECT %(sid_hash)s, t.id, %(reply_kind)s, %(now)s FROM t
 )
-SELECT id, code FROM t
+SELECT id, code, pg_notify(%(channel)s, id) FROM t
 """
 
 
@@ -127,7 +130,7 @@ def store(bind: Engine | Connection, vault: Vault, first: FirstText) -> intake.T
         pooled.close()
     if row is None:
         return None
-    return intake.TipRow(row[0], row[1], first.verdict.language)
+    return intake.TipRow(row[0], row[1], first.verdict.language, notified=True)
 
 
 def _params(vault: Vault, first: FirstText) -> dict[str, object]:
@@ -159,4 +162,5 @@ def _params(vault: Vault, first: FirstText) -> dict[str, object]:
         "triage": tip_dk.seal("tip", "triage", tip_id, text(triage)),
         "sid_hash": first.sid_hash,
         "reply_kind": first.reply_kind,
+        "channel": queueing.ROUTE_CHANNEL,
     }

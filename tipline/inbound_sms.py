@@ -134,7 +134,7 @@ def receive_and_commit(
 
 def hand_off(svc: Services, outcome: SmsOutcome) -> None:
     """After the commit: queue routing and media downloads, and log codes only."""
-    if outcome.route and outcome.tip_id is not None:
+    if outcome.route and outcome.tip_id is not None and not outcome.handed_off:
         queueing.hand_off_route(svc, outcome.tip_id, outcome.code or "")
     for att_id in outcome.attachments:
         queueing.enqueue_fetch_media(svc, att_id)

@@ -161,6 +161,7 @@ class TipRow:
     id: str
     code: str
     language: str
+    notified: bool = False  # the workers were told at commit (PostgreSQL NOTIFY): no hand-off
 
 
 def add_tip_rows(

@@ -3,15 +3,18 @@
 A request hands a new tip over with one LPUSH of its id (`hand_off_route`): an rq enqueue
 costs several times that (a job hash, a pipeline, pickling) and the webhook must stay lean.
 The worker's dispatcher (`dispatch_handoffs`) turns each id into the routing job within
-milliseconds. Whatever is lost between the two is still marked `needs_routing` in the
-database, and the sweeper routes it.
+milliseconds. On PostgreSQL a first text's one statement (`tipline.firsttext`) does without
+even that: it NOTIFYs ROUTE_CHANNEL, which the server delivers at commit to every worker
+listening (`dispatch_notifications`). Whatever is lost on the way is still marked
+`needs_routing` in the database, and the sweeper routes it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
+from psycopg import Notify
 from redis.exceptions import RedisError
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
@@ -23,6 +26,9 @@ log = logging.getLogger(__name__)
 ACTIVE_JOB = frozenset({"queued", "scheduled", "started", "deferred"})  # rq states still to run
 HANDOFF_KEY = "tipline:route-handoff"  # a Redis list of tip ids waiting for their routing job
 DISPATCH_BATCH = 100
+ROUTE_CHANNEL = "tipline_route"  # PostgreSQL NOTIFY channel; the payload is a tip id
+CLAIM_PREFIX = "tipline:route-notified:"  # one worker of several turns a notification into a job
+CLAIM_TTL = 300
 
 
 def hand_off_route(svc: Services, tip_id: str, code: str = "") -> bool:
@@ -51,6 +57,24 @@ def dispatch_handoffs(svc: Services, enqueue: Callable[[str], object], wait: flo
     for raw in ids:
         enqueue(raw.decode() if isinstance(raw, bytes) else raw)
     return len(ids)
+
+
+def dispatch_notifications(
+    svc: Services, notifies: Iterable[Notify], enqueue: Callable[[str], object]
+) -> int:
+    """Pass the tip ids notified on ROUTE_CHANNEL to `enqueue`; how many this worker claimed.
+
+    Every listening worker hears every notification; a Redis claim lets exactly one of them
+    enqueue. Redis errors propagate: the tip stays marked and the sweeper routes it.
+    """
+    claimed = 0
+    for note in notifies:
+        if note.channel != ROUTE_CHANNEL:
+            continue
+        if svc.redis.set(CLAIM_PREFIX + note.payload, 1, nx=True, ex=CLAIM_TTL):
+            enqueue(note.payload)
+            claimed += 1
+    return claimed
 
 
 def enqueue_route_tip(svc: Services, tip_id: str, code: str = "") -> bool:

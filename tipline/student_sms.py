@@ -52,6 +52,7 @@ class SmsOutcome:
     created: bool = False
     route: bool = False
     attachments: tuple[str, ...] = ()
+    handed_off: bool = False  # the workers already know (the commit notified them)
 
 
 @dataclass(frozen=True)
@@ -222,7 +223,15 @@ def _tip_outcome(
         crisis=_crisis(verdict),
     )
     return SmsOutcome(
-        "tip", reply, tip.id, tip.code, school.slug, created=True, route=True, attachments=atts
+        "tip",
+        reply,
+        tip.id,
+        tip.code,
+        school.slug,
+        created=True,
+        route=True,
+        attachments=atts,
+        handed_off=tip.notified,
     )
 
 

@@ -13,7 +13,9 @@ import signal
 import socket
 import threading
 from datetime import datetime, timedelta
+from typing import Any, cast
 
+import psycopg
 from flask import Flask, current_app
 from redis.exceptions import RedisError
 from rq import SimpleWorker
@@ -77,7 +79,8 @@ class Dispatcher(threading.Thread):
     """Turns the tips intake handed off (one LPUSH each) into rq routing jobs, at once.
 
     Several workers may each run one: Redis gives every id to exactly one of them. With Redis
-    away it waits and tries again; the sweeper routes whatever is left marked meanwhile.
+    away it waits and tries again; the sweeper routes whatever is left marked meanwhile. On
+    PostgreSQL it also runs a RouteListener for the tips first texts NOTIFY instead.
     """
 
     WAIT = 1.0  # seconds one BRPOP blocks; also how soon a stop request is noticed
@@ -86,8 +89,22 @@ class Dispatcher(threading.Thread):
         super().__init__(name="tipline-dispatcher", daemon=True)
         self.app = app
         self.stopping = threading.Event()
+        self.listener = RouteListener(app, self.stopping) if _postgres(app) else None
+
+    def ready(self, timeout: float) -> bool:
+        """True once every hand-off will be heard (on PostgreSQL: once LISTEN is in place)."""
+        return self.listener is None or self.listener.listening.wait(timeout)
 
     def run(self) -> None:
+        if self.listener is not None:
+            self.listener.start()
+        try:
+            self._dispatch()
+        finally:
+            if self.listener is not None:
+                self.listener.join(timeout=RouteListener.WAIT + 5)
+
+    def _dispatch(self) -> None:
         svc = services(self.app)
         while not self.stopping.is_set():
             try:
@@ -102,6 +119,93 @@ class Dispatcher(threading.Thread):
             except Exception:
                 log.exception("dispatcher pass failed; retrying")
                 self.stopping.wait(RETRY_REDIS)
+
+
+class RouteListener(threading.Thread):
+    """LISTENs on `queueing.ROUTE_CHANNEL`: a first text's own statement NOTIFYs its tip at
+    commit, and this turns it into the routing job within milliseconds.
+
+    With several workers each hears every notification; a Redis claim lets one enqueue. A
+    notification sent while no worker listens is lost, not the tip: on every (re)connect
+    the listener first queues whatever is still marked, and the sweeper covers the rest.
+    """
+
+    WAIT = 1.0  # seconds between looks at the stop request
+
+    def __init__(self, app: Flask, stopping: threading.Event) -> None:
+        super().__init__(name="tipline-route-listener", daemon=True)
+        self.app, self.stopping = app, stopping
+        self.listening = threading.Event()
+
+    def run(self) -> None:
+        svc = services(self.app)
+        while not self.stopping.is_set():
+            try:
+                self._listen(svc)
+            except psycopg.Error as e:
+                log.warning(
+                    "route listener: database unavailable (%s); retrying in %.0fs",
+                    type(e).__name__,
+                    RETRY_REDIS,
+                )
+            except (RedisError, OSError) as e:
+                log.warning(
+                    "route listener: Redis unavailable (%s); retrying in %.0fs",
+                    type(e).__name__,
+                    RETRY_REDIS,
+                )
+            except Exception:
+                log.exception("route listener failed; retrying")
+            finally:
+                self.listening.clear()
+            self.stopping.wait(RETRY_REDIS)
+
+    def _listen(self, svc: Services) -> None:
+        from tipline.extensions import db  # noqa: PLC0415
+
+        with self.app.app_context():
+            pooled = db.engine.raw_connection()
+        conn = cast(psycopg.Connection[Any], pooled.driver_connection)
+        pooled.detach()  # held for as long as it listens, never handed back to the pool
+        try:
+            conn.autocommit = True
+            conn.execute(f"LISTEN {queueing.ROUTE_CHANNEL}")
+            self.listening.set()
+            dispatch_marked(self.app)  # what was notified while nobody listened
+            while not self.stopping.is_set():
+                queueing.dispatch_notifications(
+                    svc,
+                    conn.notifies(timeout=self.WAIT),
+                    lambda tip_id: enqueue_route_once(svc, tip_id, ""),
+                )
+        finally:
+            conn.close()
+
+
+def _postgres(app: Flask) -> bool:
+    from tipline.extensions import db  # noqa: PLC0415
+
+    with app.app_context():
+        return db.engine.dialect.name == "postgresql"
+
+
+def dispatch_marked(app: Flask) -> int:
+    """Routing jobs for every tip still marked for routing whose job is not queued or running.
+
+    What a burst worker does besides `dispatch_pending`: on PostgreSQL a first text's
+    hand-off is a NOTIFY, heard only by a worker listening at that moment.
+    """
+    from tipline.extensions import dbsession  # noqa: PLC0415
+    from tipline.models import Tip  # noqa: PLC0415
+
+    svc = services(app)
+    with app.app_context():
+        session = dbsession()
+        ids = session.scalars(
+            select(Tip.id).where(Tip.needs_routing.is_(True)).order_by(Tip.created_at).limit(500)
+        ).all()
+        session.rollback()
+    return sum(enqueue_route_once(svc, tip_id, "") for tip_id in ids)
 
 
 def dispatch_pending(svc: Services, wait: float = 0) -> int:
@@ -264,6 +368,7 @@ def run_worker(app: Flask, burst: bool = False) -> bool:
                 queues = [svc.queue(name) for name in QUEUE_NAMES]
                 if burst:
                     dispatch_pending(svc)  # what intake handed off so far is part of the work
+                    dispatch_marked(app)
                 with app.app_context():
                     worker = _Worker(
                         queues, connection=svc.redis, maintenance_interval=MAINTENANCE_INTERVAL
