@@ -6,7 +6,6 @@ Pure functions over bytes. The associated data binds every ciphertext to the pla
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
@@ -83,4 +82,4 @@ def subkey(root: bytes, purpose: str) -> bytes:
 
 def keyed_hash(key: bytes, value: str) -> str:
     """HMAC-SHA256 hex digest: a stable lookup handle that cannot be reversed without the key."""
-    return hmac.new(key, value.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+    return hmac.digest(key, value.encode("utf-8", "surrogatepass"), "sha256").hex()

@@ -19,7 +19,10 @@ writes (`tipline.intake.Rows`); tests compare them.
 
 from __future__ import annotations
 
+import itertools
 import json
+import threading
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -32,6 +35,8 @@ from tipline import intake, queueing
 from tipline.db import new_id
 from tipline.triage import Verdict
 from tipline.vault import Vault
+
+FAST_CODES = 5
 
 _SQL = """
 WITH ts AS (
@@ -101,36 +106,64 @@ def store(bind: Engine | Connection, vault: Vault, first: FirstText) -> intake.T
     or the codes drawn were all taken (the general path draws again).
     """
     params = _params(vault, first)
-    # The pooled driver connection itself, in autocommit for this one statement: no BEGIN
-    # or COMMIT round trip, and none of a SQLAlchemy Connection's per-call work (this is
-    # most of what the webhook spends in Python). psycopg prepares it after a few uses.
     engine = bind.engine
-    pooled = engine.raw_connection()
-    conn = cast(psycopg.Connection[Any], pooled.driver_connection)
+    conn = _connection(engine)
     try:
-        conn.autocommit = True
         row = conn.execute(_SQL, params, prepare=True).fetchone()
-        conn.autocommit = False
     except psycopg.errors.IntegrityError:
-        conn.autocommit = False
         return None  # a replayed MessageSid, or two first texts racing: the general path sorts it
     except psycopg.Error as e:
         gone = engine.dialect.is_disconnect(cast(Any, e), cast(Any, conn), None)
-        pooled.invalidate(e)  # never hand a broken or half-reset connection back to the pool
+        _forget(engine)
         if gone:
-            # The server went away (restart, failover): the pooled siblings are as dead as
-            # this one. A fresh pool, as SQLAlchemy gives its own statements.
+            # The server went away (restart, failover): the pooled connections are as dead
+            # as this one. A fresh pool, as SQLAlchemy gives its own statements.
             engine.dispose(close=False)
         # As SQLAlchemy itself raises it (an OperationalError when the server is away), so the
         # views' handlers answer it; hide_parameters keeps values out of its text.
         raise DBAPIError.instance(
             _SQL, None, e, psycopg.Error, hide_parameters=True, dialect=engine.dialect
         ) from None
-    finally:
-        pooled.close()
     if row is None:
         return None
     return intake.TipRow(row[0], row[1], first.verdict.language, notified=True)
+
+
+class _Connections(threading.local):
+    """Per thread: the engine's pool it was taken from -> its own autocommit connection.
+
+    The statement runs on a psycopg connection of its own, always in autocommit: no BEGIN
+    or COMMIT round trip, no pool checkout, reset or checkin, none of a SQLAlchemy
+    Connection's per-call work (together most of what the webhook spent in Python). psycopg
+    prepares the statement after a few uses. Keyed weakly by pool: when the engine is
+    disposed, its connections go with the old pool.
+    """
+
+    def __init__(self) -> None:
+        self.by_pool: weakref.WeakKeyDictionary[object, psycopg.Connection[Any]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+
+_connections = _Connections()
+
+
+def _connection(engine: Engine) -> psycopg.Connection[Any]:
+    conn = _connections.by_pool.get(engine.pool)
+    if conn is None or conn.closed:
+        pooled = engine.raw_connection()  # connected as the engine connects (same arguments)
+        conn = cast(psycopg.Connection[Any], pooled.driver_connection)
+        pooled.detach()  # now this thread's alone, never handed back to the pool
+        conn.autocommit = True
+        _connections.by_pool[engine.pool] = conn
+    return conn
+
+
+def _forget(engine: Engine) -> None:
+    """Close and drop this thread's connection after an error: the next text opens another."""
+    conn = _connections.by_pool.pop(engine.pool, None)
+    if conn is not None:
+        conn.close()
 
 
 def _params(vault: Vault, first: FirstText) -> dict[str, object]:
@@ -153,7 +186,9 @@ def _params(vault: Vault, first: FirstText) -> dict[str, object]:
         "tip_dk": tip_dk.id,
         "tip_mk": tip_dk.master_key_id,
         "tip_wrapped": tip_dk.wrapped,
-        "codes": ",".join(intake.candidate_codes()),  # one text: cheaper to send than an array
+        # One text, cheaper to send than an array; the first few codes drawn are plenty (the
+        # general path draws all again in the rare case they are all taken).
+        "codes": ",".join(itertools.islice(intake.candidate_codes(), FAST_CODES)),
         "school_id": first.school_id,
         "tip_id": tip_id,
         "severity": first.verdict.severity,
