@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import and_, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -58,6 +59,7 @@ def receive_sms(
     media: Sequence[MediaRef],
     now: datetime,
     check_replay: bool = True,
+    bind: Engine | None = None,
 ) -> SmsOutcome:
     """Store what one inbound text means in the session; the caller commits, then hands off.
 
@@ -86,7 +88,10 @@ def receive_sms(
         reply = handle_staff_sms(session, svc, staff, staff_found[0], body, now)
         session.add(InboundSid(sid_hash=sid_hash, tip_id=None, reply_kind="staff", created_at=now))
         return SmsOutcome("staff", reply=reply, school=school.slug)
-    inbound = student_sms.Inbound(session, svc, school, sid_hash, list(media)[:MAX_MEDIA], now)
+    engine = bind if bind is not None else session.get_bind().engine
+    inbound = student_sms.Inbound(
+        session, svc, school, sid_hash, list(media)[:MAX_MEDIA], now, engine
+    )
     return student_sms.student_text(inbound, phone, intake.clean_text(body), check_replay)
 
 
@@ -100,8 +105,12 @@ def receive_and_commit(
     sid: str,
     media: Sequence[MediaRef],
     now: datetime,
+    bind: Engine | None = None,
 ) -> SmsOutcome:
     """`receive_sms` in one transaction, committed.
+
+    `session` may be a `scoped_session` with `bind` its engine: then a first text, whose one
+    statement runs on its own connection and needs no session, never makes a Session at all.
 
     A replayed MessageSid, or two first texts from one new phone racing, fail a unique key;
     running once more, with the replay lookup, sees the winner's rows (the same reply, or a
@@ -119,8 +128,9 @@ def receive_and_commit(
                 media=media,
                 now=now,
                 check_replay=attempt == 2,
+                bind=bind,
             )
-            if session.in_transaction() or session.new:
+            if _session_used(session):
                 session.commit()  # else nothing was read or written here (a first text's one
                 # statement commits on its own): no empty transaction to open and close
         except IntegrityError:
@@ -130,6 +140,16 @@ def receive_and_commit(
             continue
         return outcome
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _session_used(session: Session) -> bool:
+    """Anything read or written through `session`; a scoped_session's unmade one: nothing."""
+    registry = getattr(session, "registry", None)
+    if registry is not None:  # a scoped_session
+        if not registry.has():
+            return False
+        session = registry()
+    return session.in_transaction() or bool(session.new)
 
 
 def hand_off(svc: Services, outcome: SmsOutcome) -> None:

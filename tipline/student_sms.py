@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from tipline import firsttext, intake, keywords, replies
@@ -65,6 +66,7 @@ class Inbound:
     sid_hash: str
     media: list[MediaRef]
     now: datetime
+    bind: Engine  # the session's: `tipline.firsttext` runs on a connection of its own
 
     def remember(self, rows: intake.Rows, kind: str, tip_id: str | None) -> None:
         """Keep the MessageSid (as a keyed hash) and what was answered, for replays."""
@@ -109,7 +111,7 @@ def _may_be_first_text(inbound: Inbound, text: str) -> bool:
     """Worth trying `tipline.firsttext`: PostgreSQL, a plain text that would become a tip."""
     return (
         not inbound.media
-        and firsttext.supported(inbound.session.get_bind())
+        and firsttext.supported(inbound.bind)
         and bool(text.strip())
         and not keywords.is_new_tip(text)
     )
@@ -119,7 +121,7 @@ def _first_text(
     inbound: Inbound, phone: str, phone_hash: str, text: str, verdict: Verdict
 ) -> SmsOutcome | None:
     """A new phone's first text in one statement; None when the general path must decide."""
-    session, vault = inbound.session, inbound.svc.vault
+    vault = inbound.svc.vault
     first = firsttext.FirstText(
         school_id=inbound.school.id,
         phone=phone,
@@ -130,7 +132,7 @@ def _first_text(
         reply_kind=reply_kind("tip", verdict.language, _crisis(verdict)),
         now=inbound.now,
     )
-    tip = firsttext.store(session.get_bind(), vault, first)
+    tip = firsttext.store(inbound.bind, vault, first)
     return None if tip is None else _tip_outcome(inbound.school, tip, verdict)
 
 

@@ -8,18 +8,20 @@ commit. Nothing here logs a body or a phone number.
 from __future__ import annotations
 
 import logging
+from typing import cast
 from xml.sax.saxutils import escape
 
 from flask import Blueprint, Response, abort, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
 from tipline import delivery, inbound_sms, replies, twiliohooks
 from tipline.db import utcnow
 from tipline.errorpages import database_unavailable
-from tipline.extensions import dbsession
+from tipline.extensions import db, dbsession
 from tipline.services import services
 
 log = logging.getLogger(__name__)
@@ -66,7 +68,8 @@ def inbound() -> ResponseReturnValue:
         abort(400)
     svc = services()
     outcome = inbound_sms.receive_and_commit(
-        dbsession(),
+        # The scoped session, not a Session made now: a first text never needs one.
+        cast(Session, db.session),
         svc,
         to=form["To"],
         from_=form["From"],
@@ -74,6 +77,7 @@ def inbound() -> ResponseReturnValue:
         sid=form["MessageSid"],
         media=_media(form),
         now=utcnow(),
+        bind=db.engine,
     )
     inbound_sms.hand_off(svc, outcome)
     status = 404 if outcome.kind == "unknown_school" else 200
