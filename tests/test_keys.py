@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from click.testing import CliRunner
 from flask import Flask
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from tests.conftest import TEST_KEY_1, TEST_KEY_2
 from tipline import create_app, intake
@@ -165,3 +165,26 @@ def test_purge_shreds_closed_tips_past_retention(app: Flask) -> None:
         with pytest.raises(CryptoError):
             intake.tip_text(vault, gone)
         assert intake.tip_text(vault, kept) == "new report about graffiti"
+
+
+def test_rotation_in_small_batches_rewraps_every_key_once(app: Flask, env: dict[str, str]) -> None:
+    tips = [
+        make_tip(app, f"tip number {n} about a fight", phone=f"+1555123{n:04d}") for n in range(4)
+    ]
+    with app.app_context():
+        keys = db.session.scalar(select(func.count()).select_from(DataKey))
+    rotated = create_app({**env, "TIPLINE_MASTER_KEYS": f"{TEST_KEY_2},{TEST_KEY_1}"})
+    with rotated.app_context():
+        vault = services(rotated).vault
+        assert vault.rotate(dbsession(), batch=3) == keys + 1  # every data key, and the lookup key
+        dbsession().commit()
+        assert vault.rotate(dbsession(), batch=3) == 0  # nothing left under the old key
+        db.engine.dispose()
+    after = create_app({**env, "TIPLINE_MASTER_KEYS": TEST_KEY_2})
+    for n, tip_id in enumerate(tips):
+        with after.app_context():
+            tip = db.session.get(Tip, tip_id)
+            assert tip is not None
+            assert intake.tip_text(services(after).vault, tip) == f"tip number {n} about a fight"
+    with after.app_context():
+        db.engine.dispose()

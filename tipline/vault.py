@@ -152,9 +152,13 @@ class Vault:
             root = self.keyring.unwrap(secret.master_key_id, secret.wrapped, ref)
             secret.master_key_id, secret.wrapped = self.keyring.wrap(root, ref)
             count += 1
+        after = ""  # keyset pages along the primary key: each row is read once, however many
         while True:
             keys = session.scalars(
-                select(DataKey).where(DataKey.master_key_id != current).limit(batch)
+                select(DataKey)
+                .where(DataKey.id > after, DataKey.master_key_id != current)
+                .order_by(DataKey.id)
+                .limit(batch)
             ).all()
             if not keys:
                 break
@@ -162,5 +166,6 @@ class Vault:
                 plain = self.keyring.unwrap(dk.master_key_id, dk.wrapped, dk.id)
                 dk.master_key_id, dk.wrapped = self.keyring.wrap(plain, dk.id)
             count += len(keys)
+            after = keys[-1].id
             session.flush()
         return count
