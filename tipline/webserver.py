@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from tipline import create_app
+
+SHM = "/dev/shm"  # noqa: S108 - a directory gunicorn only creates unlinked files in
 
 
 class TiplineServer(BaseApplication):  # type: ignore[misc]
@@ -40,5 +43,8 @@ def run_gunicorn(host: str, port: int, workers: int, threads: int = 1) -> None:
             "preload_app": False,
             "proc_name": "tipline-web",
             "forwarded_allow_ips": "127.0.0.1",
+            # Each worker touches its heartbeat file once per request; on a disk-backed /tmp
+            # that is inode and journal work. gunicorn's docs advise memory for it.
+            "worker_tmp_dir": SHM if os.path.isdir(SHM) else None,
         }
     ).run()
