@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from typing import Any
 
@@ -25,7 +26,12 @@ class TiplineServer(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Flask:
-        return create_app()
+        app = create_app()
+        # The app, its modules and settings live as long as the worker: frozen, the cyclic
+        # collector no longer walks them every time requests' garbage sets it off.
+        gc.collect()
+        gc.freeze()
+        return app
 
 
 def run_gunicorn(host: str, port: int, workers: int, threads: int = 1) -> None:
