@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from xml.etree import ElementTree
 
@@ -69,3 +70,27 @@ def test_web_tip_with_the_database_down_is_a_503_page_with_911(
     assert "llama al 911" in page
     assert "Traceback" not in page
     assert "database unavailable" in caplog.text
+
+
+def test_a_worker_started_with_the_database_down_says_so_and_keeps_trying(
+    app_without_db: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL away at start: the route listener logs one plain line per attempt (no
+    traceback) and its dispatcher keeps running, to pick up once the server is back."""
+    from workers.runner import Dispatcher  # noqa: PLC0415
+
+    dispatcher = Dispatcher(app_without_db)
+    assert dispatcher.listener is not None  # the app is configured for PostgreSQL
+    with caplog.at_level(logging.WARNING):
+        dispatcher.start()
+        deadline = time.monotonic() + 10
+        while "route listener: database unavailable" not in caplog.text:
+            assert time.monotonic() < deadline, caplog.text
+            time.sleep(0.05)
+        assert not dispatcher.ready(0.2)
+        assert dispatcher.is_alive()
+        dispatcher.stopping.set()
+        dispatcher.join(timeout=10)
+    assert not dispatcher.is_alive()
+    assert "Traceback" not in caplog.text
+    assert "failed" not in caplog.text

@@ -142,7 +142,7 @@ class RouteListener(threading.Thread):
         while not self.stopping.is_set():
             try:
                 self._listen(svc)
-            except psycopg.Error as e:
+            except (psycopg.Error, SQLAlchemyError) as e:
                 log.warning(
                     "route listener: database unavailable (%s); retrying in %.0fs",
                     type(e).__name__,
