@@ -107,13 +107,14 @@ def store(bind: Engine | Connection, vault: Vault, first: FirstText) -> intake.T
     """
     params = _params(vault, first)
     engine = bind.engine
-    conn = _connection(engine)
+    cursor = _cursor(engine)
     try:
-        row = conn.execute(_SQL, params, prepare=True).fetchone()
+        cursor.execute(_SQL, params, prepare=True)
+        row = cursor.fetchone()
     except psycopg.errors.IntegrityError:
         return None  # a replayed MessageSid, or two first texts racing: the general path sorts it
     except psycopg.Error as e:
-        gone = engine.dialect.is_disconnect(cast(Any, e), cast(Any, conn), None)
+        gone = engine.dialect.is_disconnect(cast(Any, e), cast(Any, cursor.connection), None)
         _forget(engine)
         if gone:
             # The server went away (restart, failover): the pooled connections are as dead
@@ -129,41 +130,42 @@ def store(bind: Engine | Connection, vault: Vault, first: FirstText) -> intake.T
     return intake.TipRow(row[0], row[1], first.verdict.language, notified=True)
 
 
-class _Connections(threading.local):
-    """Per thread: the engine's pool it was taken from -> its own autocommit connection.
+class _Cursors(threading.local):
+    """Per thread: the engine's pool it was taken from -> a cursor on a connection of its own.
 
     The statement runs on a psycopg connection of its own, always in autocommit: no BEGIN
     or COMMIT round trip, no pool checkout, reset or checkin, none of a SQLAlchemy
-    Connection's per-call work (together most of what the webhook spent in Python). psycopg
+    Connection's per-call work (together most of what the webhook spent in Python). The one
+    cursor is kept too, with the parameter dumpers and row loaders it has looked up; psycopg
     prepares the statement after a few uses. Keyed weakly by pool: when the engine is
     disposed, its connections go with the old pool.
     """
 
     def __init__(self) -> None:
-        self.by_pool: weakref.WeakKeyDictionary[object, psycopg.Connection[Any]] = (
+        self.by_pool: weakref.WeakKeyDictionary[object, psycopg.Cursor[Any]] = (
             weakref.WeakKeyDictionary()
         )
 
 
-_connections = _Connections()
+_cursors = _Cursors()
 
 
-def _connection(engine: Engine) -> psycopg.Connection[Any]:
-    conn = _connections.by_pool.get(engine.pool)
-    if conn is None or conn.closed:
+def _cursor(engine: Engine) -> psycopg.Cursor[Any]:
+    cursor = _cursors.by_pool.get(engine.pool)
+    if cursor is None or cursor.connection.closed:
         pooled = engine.raw_connection()  # connected as the engine connects (same arguments)
         conn = cast(psycopg.Connection[Any], pooled.driver_connection)
         pooled.detach()  # now this thread's alone, never handed back to the pool
         conn.autocommit = True
-        _connections.by_pool[engine.pool] = conn
-    return conn
+        cursor = _cursors.by_pool[engine.pool] = conn.cursor()
+    return cursor
 
 
 def _forget(engine: Engine) -> None:
     """Close and drop this thread's connection after an error: the next text opens another."""
-    conn = _connections.by_pool.pop(engine.pool, None)
-    if conn is not None:
-        conn.close()
+    cursor = _cursors.by_pool.pop(engine.pool, None)
+    if cursor is not None:
+        cursor.connection.close()
 
 
 def _params(vault: Vault, first: FirstText) -> dict[str, object]:
