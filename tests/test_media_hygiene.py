@@ -12,13 +12,16 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from PIL import ExifTags, Image, PngImagePlugin
+from pypdf import PdfReader, PdfWriter
+from pypdf.annotations import Text
+from pypdf.generic import NameObject, StreamObject, TextStringObject
 from sqlalchemy import select, text
 
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN
 from tests.fakes import FakeTwilio, start_fake_twilio
 from tests.test_media import MEDIA_PATH, PNG, attachment, fetch, run_worker, send_mms
 from tests.test_web_intake import Page, post_tip, tip_count
-from tipline import imageclean, media, twilio_api
+from tipline import imageclean, media, pdfclean, twilio_api
 from tipline.extensions import db
 from tipline.models import Attachment
 from tipline.services import DEFAULT_QUEUE, services
@@ -162,13 +165,58 @@ def test_web_heic_is_stored_as_a_jpeg_without_its_metadata_and_upright(
     assert_clean_and_upright(content, "JPEG")
 
 
-def test_web_pdf_is_stored_as_sent(app: Flask, client: FlaskClient) -> None:
-    pdf = b"%PDF-1.4\n% not an image: stored as the student sent it\n%%EOF\n"
+AUTHOR = "Maria Lopez-Garcia"
+
+
+def authored_pdf() -> bytes:
+    """A two-page PDF as a word processor leaves it: its author in /Info, in XMP (document and
+    page), and a comment by her on page 1, with its time."""
+    writer = PdfWriter()
+    for _ in range(2):
+        writer.add_blank_page(612, 792)
+    writer.add_metadata({"/Author": AUTHOR, "/Title": "schedule", "/CreationDate": "D:20261201"})
+    xmp = StreamObject()
+    xmp.set_data(f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><dc:creator>{AUTHOR}</dc:creator>'.encode())
+    xmp[NameObject("/Type")] = NameObject("/Metadata")
+    writer._root_object[NameObject("/Metadata")] = writer._add_object(xmp)
+    writer.pages[0][NameObject("/Metadata")] = writer._add_object(xmp)
+    writer.add_annotation(0, Text(text="they meet at the bleachers", rect=(50, 550, 200, 650)))
+    writer.pages[0]["/Annots"][0].get_object()[NameObject("/T")] = TextStringObject(AUTHOR)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_web_pdf_is_stored_as_its_pages_without_its_author(app: Flask, client: FlaskClient) -> None:
+    pdf = authored_pdf()
+    assert AUTHOR.encode() in pdf
     resp = post_tip(
         client, "the schedule they posted", attachment=(pdf, "a.pdf", "application/pdf")
     )
     assert resp.status_code == 200
-    assert stored_content(app)[1] == pdf
+    att, content = stored_content(app)
+    assert att.content_type == "application/pdf"
+    assert AUTHOR.encode() not in content
+    assert b"schedule" not in content  # the title goes with the rest of /Info
+    reader = PdfReader(io.BytesIO(content))
+    assert len(reader.pages) == 2
+    assert reader.metadata is None
+    [comment] = [a.get_object() for a in reader.pages[0]["/Annots"]]
+    assert comment["/Contents"] == "they meet at the bleachers"  # what the page shows stays
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"%PDF-1.4\n% no objects at all\n%%EOF\n", b"%PDF-1.7\n" + b"\x00" * 200],
+    ids=["no-objects", "garbage"],
+)
+def test_web_pdf_that_does_not_parse_is_refused(
+    app: Flask, client: FlaskClient, data: bytes
+) -> None:
+    resp = post_tip(client, "see attached", attachment=(data, "a.pdf", "application/pdf"))
+    assert resp.status_code == 200  # the form again, saying what it takes
+    assert "PDF" in Page(resp.get_data(as_text=True)).text("attachment-error")
+    assert tip_count(app) == 0
 
 
 @pytest.mark.parametrize(
@@ -425,11 +473,22 @@ def test_animation_keeps_its_frames_and_timing() -> None:
         assert timing == [100, 200, 300]
 
 
-def test_pdf_passes_unchanged_and_other_types_are_refused() -> None:
-    pdf = b"%PDF-1.7\n%%EOF\n"
-    assert imageclean.strip(pdf, "application/pdf") == (pdf, "application/pdf")
+def test_other_types_are_refused_by_the_image_cleaner() -> None:
     with pytest.raises(imageclean.ImageRejected):
         imageclean.strip(b"<svg/>", "image/svg+xml")
+    with pytest.raises(imageclean.ImageRejected):
+        imageclean.strip(authored_pdf(), "application/pdf")  # pdfclean's, not pixels
+
+
+def test_pdf_with_more_pages_than_a_tip_needs_is_refused_as_too_large() -> None:
+    writer = PdfWriter()
+    for _ in range(pdfclean.MAX_PAGES + 1):
+        writer.add_blank_page(10, 10)
+    out = io.BytesIO()
+    writer.write(out)
+    with pytest.raises(pdfclean.PdfRejected) as e:
+        pdfclean.strip(out.getvalue())
+    assert e.value.reason == "size"
 
 
 @pytest.mark.parametrize(

@@ -36,8 +36,6 @@ FORMATS = {
 }
 # Re-encoded in another format (and stored under its type): the decoder's, then the encoder's.
 CONVERTED = {"image/heic": ("JPEG", "image/jpeg")}
-# Stored as sent: a PDF is not pixels.
-UNSTRIPPED = frozenset({"application/pdf"})
 # All a re-encoded frame keeps of what the decoder read: how it animates and which colour is
 # transparent. Everything else (exif, xmp, icc_profile, comment, dpi, text chunks) is dropped.
 _KEEP = frozenset({"duration", "loop", "disposal", "blend", "transparency", "background"})
@@ -57,11 +55,9 @@ def strip(data: bytes, content_type: str) -> tuple[bytes, str]:
     """The picture re-encoded upright without any metadata, and the content type it now has.
 
     `content_type` is the sniffed type, never a declared one. Pictures keep their format, except
-    those in CONVERTED; types in UNSTRIPPED come back unchanged. Raises ImageRejected for
-    anything that does not decode as its type.
+    those in CONVERTED (a PDF is `tipline.pdfclean`'s). Raises ImageRejected for anything that
+    does not decode as its type.
     """
-    if content_type in UNSTRIPPED:
-        return data, content_type
     fmt = FORMATS.get(content_type)
     if fmt is None:
         raise ImageRejected("type")

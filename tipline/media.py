@@ -127,8 +127,8 @@ def _store(session: Session, services: Services, attachment_id: str, data: bytes
     """Seal accepted bytes under the attachment's own key, if nobody did it meanwhile."""
     try:
         # The web form's checks, before the row lock: decoding a large photo takes a moment.
-        # GPS, phone model and time in EXIF/XMP must never be sealed with the picture (a PDF
-        # is kept as sent, a HEIC becomes a JPEG and is stored under that type).
+        # GPS, phone model and time in EXIF/XMP must never be sealed with the picture, nor an
+        # author with a PDF (a HEIC becomes a JPEG and is stored under that type).
         data, content_type = webtips.prepare_attachment(data)
     except webtips.AttachmentRejected as e:
         return _finish(session, attachment_id, "rejected", e.reason)

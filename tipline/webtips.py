@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tipline import audit, imageclean, intake, passwords, receipts
+from tipline import audit, imageclean, intake, passwords, pdfclean, receipts
 from tipline.db import new_id
 from tipline.intake import IntakeError
 from tipline.models import Attachment, Message, School, Tip, Tipster
@@ -85,7 +85,7 @@ def check_attachment(data: bytes) -> str:
 
 
 def prepare_attachment(data: bytes) -> tuple[bytes, str]:
-    """The file as it is stored (an image without its metadata) and the type of those bytes.
+    """The file as it is stored (an image or PDF without its metadata) and the type of it.
 
     The type is the sniffed one, except for a converted picture (a HEIC is stored as a JPEG).
     Raises AttachmentRejected: a file that sniffs as an image but does not decode as one is
@@ -93,8 +93,10 @@ def prepare_attachment(data: bytes) -> tuple[bytes, str]:
     """
     content_type = check_attachment(data)
     try:
+        if content_type == "application/pdf":
+            return pdfclean.strip(data), content_type
         return imageclean.strip(data, content_type)
-    except imageclean.ImageRejected as e:
+    except (imageclean.ImageRejected, pdfclean.PdfRejected) as e:
         raise AttachmentRejected(e.reason) from None
 
 
