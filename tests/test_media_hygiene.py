@@ -21,7 +21,8 @@ from tests.conftest import ACCOUNT_SID, AUTH_TOKEN
 from tests.fakes import FakeTwilio, start_fake_twilio
 from tests.test_media import MEDIA_PATH, PNG, attachment, fetch, run_worker, send_mms
 from tests.test_web_intake import Page, post_tip, tip_count
-from tipline import imageclean, media, pdfclean, twilio_api
+from tipline import imageclean, media, pdfclean, sweeper, twilio_api
+from tipline.db import utcnow
 from tipline.extensions import db
 from tipline.models import Attachment
 from tipline.services import DEFAULT_QUEUE, services
@@ -358,6 +359,61 @@ def test_failed_delete_at_twilio_leaves_the_attachment_stored(
     assert "media not deleted at Twilio (http 500)" in ours
     for secret in (MEDIA_PATH, "MM" + "1" * 32, "ME" + "2" * 32, fake_twilio.url):
         assert secret not in ours
+
+
+def source_kept(app: Flask, att_id: str) -> bool:
+    with app.app_context():
+        query = text("SELECT source IS NOT NULL FROM attachment WHERE id = :id")
+        return bool(db.session.execute(query, {"id": att_id}).scalar_one())
+
+
+def test_a_failed_delete_at_twilio_is_tried_again_until_twilio_forgets_the_media(
+    twilio_app: Flask, fake_twilio: FakeTwilio
+) -> None:
+    fake_twilio.media[MEDIA_PATH] = (photo("PNG"), "image/png")
+    fake_twilio.delete_failures = [500, 503]
+    att_id = send_mms(twilio_app, fake_twilio.url + MEDIA_PATH)
+    assert fetch(twilio_app, att_id) == "stored"  # the first delete fails
+    assert source_kept(twilio_app, att_id)  # what it takes to ask again
+    with twilio_app.app_context():
+        owed: list[str] = []
+        sweeper.sweep_once(
+            db.session(),
+            "test-sweeper",
+            utcnow() + timedelta(seconds=10),
+            lambda _tip, _code: False,
+            lambda att: owed.append(att) or True,
+        )
+    assert owed == [att_id]  # the sweeper brings the job back
+    assert fetch(twilio_app, att_id) == "stored"
+    assert len(fake_twilio.deletes()) == 1  # backing off: Twilio is not asked every pass
+    later = utcnow() + media.RETRY_FIRST + timedelta(seconds=1)
+    assert fetch(twilio_app, att_id, now=later) == "stored"  # the second fails too
+    assert len(fake_twilio.deletes()) == 2
+    assert fetch(twilio_app, att_id, now=utcnow() + timedelta(hours=1)) == "stored"
+    assert [r.path for r in fake_twilio.deletes()] == [MEDIA_PATH] * 3  # the third: forgotten
+    assert not source_kept(twilio_app, att_id)
+    assert fetch(twilio_app, att_id, now=utcnow() + timedelta(hours=2)) == "stored"
+    assert len(fake_twilio.deletes()) == 3  # nothing more to ask
+    assert attachment(twilio_app, att_id)[1] is not None  # the stored picture is untouched
+
+
+def test_twilio_refusing_the_delete_for_a_day_is_an_error_for_the_operator(
+    twilio_app: Flask, fake_twilio: FakeTwilio, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="tipline")
+    fake_twilio.media[MEDIA_PATH] = (photo("PNG"), "image/png")
+    fake_twilio.delete_failures = [500, 500]
+    att_id = send_mms(twilio_app, fake_twilio.url + MEDIA_PATH)
+    assert fetch(twilio_app, att_id) == "stored"
+    day_later = utcnow() + media.GIVE_UP_AFTER + timedelta(minutes=1)
+    assert fetch(twilio_app, att_id, now=day_later) == "stored"
+    assert not source_kept(twilio_app, att_id)  # not kept forever for nothing
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    assert "Twilio console" in errors[0].getMessage()
+    for secret in (MEDIA_PATH, fake_twilio.url):
+        assert secret not in caplog.text
 
 
 def test_delete_goes_only_to_the_twilio_origin(

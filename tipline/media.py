@@ -1,4 +1,9 @@
-"""MMS attachments: the worker fetches, checks, strips, seals, then deletes them at Twilio."""
+"""MMS attachments: the worker fetches, checks, strips, seals, then deletes them at Twilio.
+
+The sealed media URL is kept until Twilio has forgotten the media (or the URL was never
+Twilio's): a delete that fails is tried again, backing off, by the same job the sweeper
+re-enqueues for pending downloads, for up to GIVE_UP_AFTER.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from redis.exceptions import RedisError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from tipline import audit, twilio_api, webtips
@@ -26,6 +31,8 @@ GIVE_UP_AFTER = timedelta(hours=24)  # Twilio down longer than this: stop retryi
 RETRY_FIRST = timedelta(seconds=30)
 RETRY_MAX = timedelta(minutes=15)
 _RETRY_KEY = "tipline:media-retry:"  # + attachment id: a Redis hash {attempts, not_before}
+_DELETE_KEY = "tipline:media-delete-retry:"  # the same, for the delete at Twilio
+FORGOTTEN_AT_TWILIO = frozenset({"stored", "rejected"})  # final here: Twilio is asked to forget
 
 
 def sniff(data: bytes) -> str | None:
@@ -47,6 +54,8 @@ def fetch_and_store(
     """
     now = now or utcnow()
     att = session.get(Attachment, attachment_id)
+    if att is not None and att.status in FORGOTTEN_AT_TWILIO and att._source is not None:
+        return _retry_delete(session, services, att, now)
     if att is None or att.status != "pending":
         return att.status if att is not None else "missing"
     if not services.settings.twilio_enabled:
@@ -80,15 +89,39 @@ def _fetch(
     if isinstance(media, str):
         return media
     status = _store(session, services, attachment_id, media.data)
-    if status in {"stored", "rejected"}:  # kept here, or of no use to anyone: Twilio forgets it
-        _delete_at_twilio(services, attachment_id, url)
+    if status in FORGOTTEN_AT_TWILIO:  # kept here, or of no use to anyone: Twilio forgets it
+        _delete_at_twilio(session, services, attachment_id, url, now)
     return status
 
 
-def retry_at(services: Services, attachment_id: str) -> datetime | None:
+def _retry_delete(session: Session, services: Services, att: Attachment, now: datetime) -> str:
+    """Ask Twilio again to forget media whose delete failed; the status stays as it is."""
+    attachment_id, status, age = att.id, att.status, now - att.created_at
+    try:
+        url = services.vault.get_text(att, "source") or ""
+    except CryptoError:
+        url = ""  # shredded: nothing left to ask about
+    session.rollback()
+    not_before = retry_at(services, attachment_id, _DELETE_KEY)
+    if url and (not_before is None or now >= not_before):
+        _delete_at_twilio(session, services, attachment_id, url, now)
+    elif not url:
+        _drop_source(session, attachment_id)
+    if age > GIVE_UP_AFTER and _source_kept(session, attachment_id):
+        _drop_source(session, attachment_id)
+        log.error(
+            "attachment %s: Twilio refused to delete its media for %s; delete the message's "
+            "media in the Twilio console",
+            attachment_id,
+            GIVE_UP_AFTER,
+        )
+    return status
+
+
+def retry_at(services: Services, attachment_id: str, prefix: str = _RETRY_KEY) -> datetime | None:
     """When Twilio may be asked for this attachment again; None when there is no wait."""
     try:
-        raw = services.redis.hget(_RETRY_KEY + attachment_id, "not_before")
+        raw = services.redis.hget(prefix + attachment_id, "not_before")
     except (RedisError, OSError):
         return None  # without Redis the job does not run either; the sweeper brings it back
     if raw is None:
@@ -96,8 +129,10 @@ def retry_at(services: Services, attachment_id: str) -> datetime | None:
     return datetime.fromtimestamp(float(raw), UTC)
 
 
-def _back_off(services: Services, attachment_id: str, now: datetime) -> None:
-    key = _RETRY_KEY + attachment_id
+def _back_off(
+    services: Services, attachment_id: str, now: datetime, prefix: str = _RETRY_KEY
+) -> None:
+    key = prefix + attachment_id
     try:
         attempts = int(services.redis.hincrby(key, "attempts", 1))
         wait = min(RETRY_FIRST * 2 ** min(attempts - 1, 16), RETRY_MAX)
@@ -107,20 +142,51 @@ def _back_off(services: Services, attachment_id: str, now: datetime) -> None:
         log.warning("attachment %s: backoff not recorded (%s)", attachment_id, type(e).__name__)
 
 
-def _forget(services: Services, attachment_id: str) -> None:
+def _forget(services: Services, attachment_id: str, prefix: str = _RETRY_KEY) -> None:
     with contextlib.suppress(RedisError, OSError):  # else the key expires on its own
-        services.redis.delete(_RETRY_KEY + attachment_id)
+        services.redis.delete(prefix + attachment_id)
 
 
-def _delete_at_twilio(services: Services, attachment_id: str, url: str) -> None:
-    """Ask Twilio to forget the media; a failure is only logged (the status stays as it is)."""
+def _delete_at_twilio(
+    session: Session, services: Services, attachment_id: str, url: str, now: datetime
+) -> None:
+    """Ask Twilio to forget the media, then the URL; a failure is logged and tried again later
+    (the status stays as it is)."""
     try:
         twilio_api.delete_media(services.settings, url)
     except twilio_api.MediaError as e:
         # Never the URL: it names the message whose logs hold the student's number.
-        log.warning("attachment %s: media not deleted at Twilio (%s)", attachment_id, e.reason)
+        if e.final:  # not Twilio's URL, or a refusal that will not change: nothing to retry
+            log.warning("attachment %s: media not deleted at Twilio (%s)", attachment_id, e.reason)
+            _drop_source(session, attachment_id)
+        else:
+            log.warning(
+                "attachment %s: media not deleted at Twilio (%s); will retry",
+                attachment_id,
+                e.reason,
+            )
+            _back_off(services, attachment_id, now, _DELETE_KEY)
     else:
         log.info("attachment %s: media deleted at Twilio", attachment_id)
+        _forget(services, attachment_id, _DELETE_KEY)
+        _drop_source(session, attachment_id)
+
+
+def _drop_source(session: Session, attachment_id: str) -> None:
+    """The URL names the message whose Twilio logs hold the student's number: once Twilio has
+    forgotten the media (or it was never Twilio's), nothing here needs it."""
+    session.execute(
+        update(Attachment).where(Attachment.id == attachment_id).values({Attachment._source: None})
+    )
+    session.commit()
+
+
+def _source_kept(session: Session, attachment_id: str) -> bool:
+    kept = session.scalar(
+        select(Attachment._source.is_not(None)).where(Attachment.id == attachment_id)
+    )
+    session.rollback()
+    return bool(kept)
 
 
 def _store(session: Session, services: Services, attachment_id: str, data: bytes) -> str:
@@ -139,10 +205,7 @@ def _store(session: Session, services: Services, attachment_id: str, data: bytes
     att.content_type = content_type
     att.size = len(data)
     services.vault.put(att, "content", data)
-    # The URL names the message whose Twilio logs hold the student's number; nothing needs it
-    # once the bytes are here (the delete at Twilio that follows uses this job's own copy).
-    att._source = None
-    att.status = "stored"
+    att.status = "stored"  # the URL stays until Twilio has forgotten the media
     audit.record(session, "system", "attachment.stored", att.tip_id, content_type=content_type)
     session.commit()
     log.info("attachment %s stored (%s, %d bytes)", attachment_id, content_type, len(data))
@@ -159,7 +222,7 @@ def _download(
         if e.reason == "size":  # a Twilio URL that served too much: no use keeping it there
             status = _finish(session, attachment_id, "rejected", e.reason)
             if status == "rejected":
-                _delete_at_twilio(services, attachment_id, url)
+                _delete_at_twilio(session, services, attachment_id, url, utcnow())
             return status
         if e.reason in {"origin", "redirect"}:  # not at Twilio, or sent somewhere no request goes
             return _finish(session, attachment_id, "rejected", e.reason)

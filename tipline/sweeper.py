@@ -12,10 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from tipline import audit, lease
+from tipline.media import FORGOTTEN_AT_TWILIO
 from tipline.models import Attachment, Tip
 
 log = logging.getLogger(__name__)
@@ -57,9 +58,17 @@ def sweep_once(
     for tip_id, code in owed:
         if enqueue_tip(tip_id, code):
             result.tips.append(code)
+    # Downloads still owed, and deletes at Twilio that failed (the media URL is kept until
+    # Twilio has forgotten the media): the same job does either.
     pending_media = session.scalars(
         select(Attachment.id)
-        .where(Attachment.status == "pending", Attachment.created_at < now - GRACE)
+        .where(
+            or_(
+                Attachment.status == "pending",
+                and_(Attachment.status.in_(FORGOTTEN_AT_TWILIO), Attachment._source.is_not(None)),
+            ),
+            Attachment.created_at < now - GRACE,
+        )
         .limit(100)
     ).all()
     for att_id in pending_media:
