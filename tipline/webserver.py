@@ -51,6 +51,6 @@ def run_gunicorn(host: str, port: int, workers: int, threads: int = 1) -> None:
             "forwarded_allow_ips": "127.0.0.1",
             # Each worker touches its heartbeat file once per request; on a disk-backed /tmp
             # that is inode and journal work. gunicorn's docs advise memory for it.
-            "worker_tmp_dir": SHM if os.path.isdir(SHM) else None,
+            "worker_tmp_dir": SHM if os.access(SHM, os.W_OK | os.X_OK) else None,
         }
     ).run()
