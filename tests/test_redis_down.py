@@ -16,7 +16,7 @@ from tipline import create_app, queueing, sweeper
 from tipline.db import utcnow
 from tipline.extensions import db, dbsession
 from tipline.models import Tip
-from tipline.services import QUEUE_NAMES, services
+from tipline.services import QUEUE_NAMES, REDIS_REST, services
 
 
 @pytest.fixture
@@ -45,6 +45,9 @@ def test_sms_tip_is_stored_with_redis_stopped_and_routed_when_it_returns(
 
     own_redis.start()  # the same socket, empty: every queued job would have been lost anyway
     svc = services(app)
+    assert svc.redis_resting()  # the failed hand-off: Redis is left alone for a moment
+    later = svc.clock() + REDIS_REST + 1
+    svc.clock = lambda: later  # the sweeper's pass once that moment is over
     with app.app_context():
         result = sweeper.sweep_once(
             dbsession(),
@@ -73,3 +76,30 @@ def test_livez_stays_up_and_healthz_reports_redis_down(
     assert resp.status_code == 503
     assert resp.get_json()["redis"] == "down"
     assert resp.get_json()["db"] == "ok"
+
+
+def test_after_a_failed_hand_off_redis_is_left_alone_for_a_moment(
+    app_on_own_redis: Flask, own_redis: RedisProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A hanging Redis costs each call its socket timeout: after one failure the next
+    hand-offs give up at once (the tips stay marked), and Redis is asked again later."""
+    svc = services(app_on_own_redis)
+    now = [100.0]
+    svc.clock = lambda: now[0]
+    own_redis.stop()
+    pushes: list[str] = []
+
+    def push(tip_id: str) -> None:
+        pushes.append(tip_id)
+        svc.redis.lpush(queueing.HANDOFF_KEY, tip_id)
+
+    assert not queueing.attempt(svc, lambda: push("a"), "tip a waits")
+    assert not queueing.attempt(svc, lambda: push("b"), "tip b waits")
+    assert pushes == ["a"]  # the second did not even try
+    assert "resting after a failure" in caplog.text
+    own_redis.start()
+    assert not queueing.attempt(svc, lambda: push("c"), "tip c waits")  # still resting
+    now[0] += REDIS_REST + 0.1
+    assert queueing.attempt(svc, lambda: push("d"), "tip d waits")
+    assert pushes == ["a", "d"]
+    assert svc.redis.lrange(queueing.HANDOFF_KEY, 0, -1) == [b"d"]

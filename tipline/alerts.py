@@ -381,6 +381,7 @@ def requeue_owed(svc: Services, owed_sends: Sequence[tuple[str, int]]) -> list[s
 
 def enqueue_retry(svc: Services, outbound_id: str, at: datetime, attempts: int) -> bool:
     return queueing.attempt(
+        svc,
         lambda: _queue_send(svc, outbound_id, attempts, at=at),
         "the retry waits for the sweeper",
     )

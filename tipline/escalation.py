@@ -321,6 +321,7 @@ def enqueue_timer(svc: Services, alert_id: str, token: str, at: datetime) -> boo
     from workers import jobs  # noqa: PLC0415 - workers import tipline, not the other way at load
 
     return queueing.attempt(
+        svc,
         lambda: svc.queue(ALERTS_QUEUE).enqueue_at(
             at,
             jobs.escalate,

@@ -34,6 +34,7 @@ CLAIM_TTL = 300
 def hand_off_route(svc: Services, tip_id: str, code: str = "") -> bool:
     """Tell the workers a committed tip needs routing; False (and a log line) if Redis is down."""
     return attempt(
+        svc,
         lambda: svc.redis.lpush(HANDOFF_KEY, tip_id),
         f"tip {code or tip_id} stays marked for the sweeper",
     )
@@ -86,6 +87,7 @@ def enqueue_route_tip(svc: Services, tip_id: str, code: str = "") -> bool:
     from workers import jobs  # noqa: PLC0415 - workers import tipline, not the other way at load
 
     return attempt(
+        svc,
         lambda: svc.queue(ALERTS_QUEUE).enqueue(
             jobs.route_tip, tip_id, job_id=f"route-{tip_id}", result_ttl=0, failure_ttl=86400
         ),
@@ -98,6 +100,7 @@ def enqueue_fetch_media(svc: Services, attachment_id: str) -> bool:
     from workers import jobs  # noqa: PLC0415
 
     return attempt(
+        svc,
         lambda: svc.queue(DEFAULT_QUEUE).enqueue(
             jobs.fetch_media, attachment_id, job_id=f"media-{attachment_id}", failure_ttl=86400
         ),
@@ -115,11 +118,19 @@ def job_is_live(svc: Services, job_id: str) -> bool:
     return job.get_status(refresh=False) in ACTIVE_JOB
 
 
-def attempt(push: Callable[[], object], waits: str) -> bool:
-    """One push to Redis; False, and a log line saying what waits, when Redis is down."""
+def attempt(svc: Services, push: Callable[[], object], waits: str) -> bool:
+    """One push to Redis; False, and a log line saying what waits, when Redis is down.
+
+    After a failure Redis is left alone for a few seconds (`Services.redis_resting`): a
+    Redis that hangs would otherwise cost every hand-off its whole socket timeout.
+    """
+    if svc.redis_resting():
+        log.warning("queue unavailable (resting after a failure); %s", waits)
+        return False
     try:
         push()
     except (RedisError, OSError) as e:
+        svc.redis_failed()
         log.warning("queue unavailable (%s); %s", type(e).__name__, waits)
         return False
     return True

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 EXTENSION = "tipline"
 RULES_TTL = 5.0  # seconds before a process looks for new district triage words
+REDIS_REST = 5.0  # seconds optional Redis calls are skipped after one failed (see redis_resting)
 ALERTS_QUEUE = "alerts"
 DEFAULT_QUEUE = "default"
 QUEUE_NAMES = (ALERTS_QUEUE, DEFAULT_QUEUE)
@@ -43,6 +44,20 @@ class Services:
         self._rules_value: Any = None  # the `[triage]` setting they were compiled from
         self._rules_checked = 0.0
         self.clock = time.monotonic  # when to look at the setting again (tests move it on)
+        self._redis_down_until = 0.0
+
+    # -- a failing Redis is left alone for a moment ------------------------------------------
+    def redis_resting(self) -> bool:
+        """True for REDIS_REST seconds after a Redis call failed: skip the optional ones.
+
+        A Redis that hangs (stopped, swapping, a slow save) costs each call its whole socket
+        timeout; hand-offs are optional (the database keeps the mark, the sweeper routes), so
+        after one failure the next ones do not wait that long again.
+        """
+        return self.clock() < self._redis_down_until
+
+    def redis_failed(self) -> None:
+        self._redis_down_until = self.clock() + REDIS_REST
 
     @cached_property
     def redis(self) -> redis.Redis:

@@ -154,6 +154,7 @@ def _schedule_media_retry(svc: Services, attachment_id: str, when: datetime) -> 
     # One job id per retry time: re-scheduling the same time (a sweeper's run during the
     # wait) replaces it, and a running job never overwrites its own id.
     queueing.attempt(
+        svc,
         lambda: svc.queue(DEFAULT_QUEUE).enqueue_at(
             when,
             fetch_media,

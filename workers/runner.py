@@ -221,10 +221,13 @@ def enqueue_route_once(svc: Services, tip_id: str, code: str) -> bool:
     Under a backlog the sweeper sees the same unrouted tips every pass; pushing each again
     would only lengthen the queue it is waiting in.
     """
+    if svc.redis_resting():
+        return False  # the sweeper's next pass asks again
     try:
         if queueing.job_is_live(svc, f"route-{tip_id}"):
             return False
     except (RedisError, OSError):
+        svc.redis_failed()
         return False
     return queueing.enqueue_route_tip(svc, tip_id, code)
 
