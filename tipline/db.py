@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
+import psycopg
 from sqlalchemy import DateTime, MetaData, TypeDecorator
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
@@ -50,3 +51,13 @@ def new_id() -> str:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def own_connection(engine: Engine) -> psycopg.Connection[Any]:
+    """A PostgreSQL connection of the caller's own, in autocommit: connected as `engine`
+    connects (same arguments), never handed back to its pool. The caller closes it."""
+    pooled = engine.raw_connection()
+    conn = cast(psycopg.Connection[Any], pooled.driver_connection)
+    pooled.detach()
+    conn.autocommit = True
+    return conn

@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from tipline import intake, queueing
-from tipline.db import new_id
+from tipline.db import new_id, own_connection
 from tipline.triage import Verdict
 from tipline.vault import Vault
 
@@ -153,11 +153,7 @@ _cursors = _Cursors()
 def _cursor(engine: Engine) -> psycopg.Cursor[Any]:
     cursor = _cursors.by_pool.get(engine.pool)
     if cursor is None or cursor.connection.closed:
-        pooled = engine.raw_connection()  # connected as the engine connects (same arguments)
-        conn = cast(psycopg.Connection[Any], pooled.driver_connection)
-        pooled.detach()  # now this thread's alone, never handed back to the pool
-        conn.autocommit = True
-        cursor = _cursors.by_pool[engine.pool] = conn.cursor()
+        cursor = _cursors.by_pool[engine.pool] = own_connection(engine).cursor()
     return cursor
 
 

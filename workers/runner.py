@@ -13,7 +13,6 @@ import signal
 import socket
 import threading
 from datetime import datetime, timedelta
-from typing import Any, cast
 
 import psycopg
 from flask import Flask, current_app
@@ -25,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from tipline import queueing, sweeper
-from tipline.db import utcnow
+from tipline.db import own_connection, utcnow
 from tipline.models import WorkerLease
 from tipline.services import QUEUE_NAMES, Services, services
 
@@ -164,11 +163,8 @@ class RouteListener(threading.Thread):
         from tipline.extensions import db  # noqa: PLC0415
 
         with self.app.app_context():
-            pooled = db.engine.raw_connection()
-        conn = cast(psycopg.Connection[Any], pooled.driver_connection)
-        pooled.detach()  # held for as long as it listens, never handed back to the pool
+            conn = own_connection(db.engine)  # held for as long as it listens
         try:
-            conn.autocommit = True
             conn.execute(f"LISTEN {queueing.ROUTE_CHANNEL}")
             self.listening.set()
             dispatch_marked(self.app)  # what was notified while nobody listened
@@ -183,10 +179,12 @@ class RouteListener(threading.Thread):
 
 
 def _postgres(app: Flask) -> bool:
+    """Whether first texts are stored (and notified) by `tipline.firsttext`'s one statement."""
+    from tipline import firsttext  # noqa: PLC0415
     from tipline.extensions import db  # noqa: PLC0415
 
     with app.app_context():
-        return db.engine.dialect.name == "postgresql"
+        return firsttext.supported(db.engine)
 
 
 def dispatch_marked(app: Flask) -> int:
