@@ -65,6 +65,16 @@ def stored(app: Flask, code: str) -> dict[str, Any]:
         }
 
 
+def wait_for_job(app: Flask, job_id: str) -> list[str]:
+    queue = services(app).queue(ALERTS_QUEUE)
+    deadline = time.monotonic() + 10
+    while job_id not in queue.get_job_ids():
+        assert time.monotonic() < deadline, "the routing job was never queued"
+        time.sleep(0.05)
+    time.sleep(0.5)  # room for a second, duplicate job to show up
+    return list(queue.get_job_ids())
+
+
 def test_first_text_rows_are_the_same_on_either_path(
     app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -99,7 +109,6 @@ def test_taken_codes_are_skipped_and_a_known_phone_threads(
 def test_the_worker_dispatcher_turns_a_hand_off_into_the_routing_job(
     app: Flask, client: FlaskClient
 ) -> None:
-    svc = services(app)
     dispatcher = Dispatcher(app)
     dispatcher.start()
     try:
@@ -107,24 +116,11 @@ def test_the_worker_dispatcher_turns_a_hand_off_into_the_routing_job(
         code = first_text(client, "+15551239005")
         with app.app_context():
             tip_id = db.session.scalars(select(Tip.id).where(Tip.code == code)).one()
-        deadline = time.monotonic() + 10
-        while f"route-{tip_id}" not in svc.queue(ALERTS_QUEUE).get_job_ids():
-            assert time.monotonic() < deadline, "the routing job was never queued"
-            time.sleep(0.05)
+        assert f"route-{tip_id}" in wait_for_job(app, f"route-{tip_id}")
     finally:
         dispatcher.stopping.set()
         dispatcher.join(timeout=5)
     assert not dispatcher.is_alive()
-
-
-def wait_for_job(app: Flask, job_id: str) -> list[str]:
-    queue = services(app).queue(ALERTS_QUEUE)
-    deadline = time.monotonic() + 10
-    while job_id not in queue.get_job_ids():
-        assert time.monotonic() < deadline, "the routing job was never queued"
-        time.sleep(0.05)
-    time.sleep(0.5)  # room for a second, duplicate job to show up
-    return list(queue.get_job_ids())
 
 
 def test_two_workers_queue_one_routing_job_per_tip(app: Flask, client: FlaskClient) -> None:

@@ -285,17 +285,20 @@ def test_mms_heic_is_stored_as_a_jpeg_without_its_metadata_and_deleted_at_twilio
     assert [r.path for r in fake_twilio.deletes()] == [MEDIA_PATH]
 
 
+def source_kept(app: Flask, att_id: str) -> bool:
+    with app.app_context():
+        query = text("SELECT source IS NOT NULL FROM attachment WHERE id = :id")
+        return bool(db.session.execute(query, {"id": att_id}).scalar_one())
+
+
 def test_stored_mms_attachment_keeps_no_media_url(
     twilio_app: Flask, fake_twilio: FakeTwilio
 ) -> None:
     fake_twilio.media[MEDIA_PATH] = (PNG, "image/png")
     att_id = send_mms(twilio_app, fake_twilio.url + MEDIA_PATH)
-    with twilio_app.app_context():
-        query = text("SELECT source FROM attachment WHERE id = :id")
-        assert db.session.execute(query, {"id": att_id}).scalar_one() is not None
+    assert source_kept(twilio_app, att_id)
     assert fetch(twilio_app, att_id) == "stored"
-    with twilio_app.app_context():
-        assert db.session.execute(query, {"id": att_id}).scalar_one() is None
+    assert not source_kept(twilio_app, att_id)
     assert attachment(twilio_app, att_id)[1] is not None  # the content itself is still there
 
 
@@ -359,12 +362,6 @@ def test_failed_delete_at_twilio_leaves_the_attachment_stored(
     assert "media not deleted at Twilio (http 500)" in ours
     for secret in (MEDIA_PATH, "MM" + "1" * 32, "ME" + "2" * 32, fake_twilio.url):
         assert secret not in ours
-
-
-def source_kept(app: Flask, att_id: str) -> bool:
-    with app.app_context():
-        query = text("SELECT source IS NOT NULL FROM attachment WHERE id = :id")
-        return bool(db.session.execute(query, {"id": att_id}).scalar_one())
 
 
 def test_a_failed_delete_at_twilio_is_tried_again_until_twilio_forgets_the_media(
