@@ -26,7 +26,15 @@ def register_security_headers(app: Flask) -> None:
     app.after_request(_add_headers)
 
 
+_BY_LOWER = {name.lower(): (name, value) for name, value in HEADERS.items()}
+
+
 def _add_headers(resp: Response) -> Response:
-    for name, value in HEADERS.items():
-        resp.headers.setdefault(name, value)
+    # One pass over the response's headers, not a setdefault per header: each of those scans
+    # the list and raises a KeyError inside werkzeug (most of this hook's cost, on every
+    # response).
+    present = {name.lower() for name, _ in resp.headers}
+    for lower, (name, value) in _BY_LOWER.items():
+        if lower not in present:
+            resp.headers.add(name, value)
     return resp
