@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 from typing import Any
 
+import phonenumbers
 import pytest
 
 from tests.conftest import EXAMPLE_CONFIG
-from tipline.district import load_district, parse_district
+from tipline.district import load_district, normalize_phone, parse_district
 from tipline.errors import ConfigError
 
 
@@ -208,3 +210,48 @@ def test_a_config_that_is_not_toml_is_rejected(tmp_path: Path) -> None:
 def test_missing_config_file_says_how_to_fix(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="TIPLINE_CONFIG"):
         load_district(tmp_path / "nope.toml")
+
+
+def _by_phonenumbers(value: str) -> str | None:
+    """What normalize_phone returned before its shortcut: phonenumbers' answer, every time."""
+    try:
+        parsed = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _normalized(value: str) -> str | None:
+    try:
+        return normalize_phone(value)
+    except ValueError:
+        return None
+
+
+def test_phone_numbers_normalize_exactly_as_phonenumbers_does() -> None:
+    """Stored phone hashes are keyed on this form: a shortcut that answered differently for
+    even one number would split a student's texts into two conversations, and lose staff."""
+    rng = random.Random(20261205)  # noqa: S311 - reproducible test numbers, not secrets
+    numbers = [f"+1{area}{rng.randrange(10**7):07d}" for area in range(200, 1000)]
+    numbers += [f"+1{rng.randrange(10**10):010d}" for _ in range(3000)]  # 0 and 1 starts too
+    numbers += [f"+{rng.randrange(1, 999)}{rng.randrange(10**9)}" for _ in range(3000)]
+    numbers += [
+        "+1 555 000 0111",
+        "+1-555-000-0111",
+        "+15550000111 ",
+        "+1555000011",
+        "+155500001111",
+        "+1\u0665\u0665\u0665\u0660\u0660\u0660\u0660\u0661\u0661\u0661",  # Arabic-Indic digits
+        "+１５５５００００１１１",  # full-width
+        "15550000111",
+        "+447700900123",
+        "+44 07700 900123",
+        "+390612345678",
+    ]
+    mismatched = [n for n in numbers if _normalized(n) != _by_phonenumbers(n)]
+    assert mismatched == []
+    assert normalize_phone("+1\u0665\u0665\u0665\u0660\u0660\u0660\u0660\u0661\u0661\u0661") == (
+        "+15550000111"
+    )
