@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Iterator
 
 from flask import Blueprint, Flask, Request, abort, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from twilio.request_validator import RequestValidator
+from werkzeug.datastructures import MultiDict
 
 from tipline.extensions import csrf
 from tipline.services import services
@@ -47,12 +49,33 @@ def signed_by_twilio() -> bool:
     if request.query_string:
         url += "?" + request.query_string.decode("latin-1")
     validator = RequestValidator(settings.twilio_auth_token)
+    params = _Fields(request.form)
     # Twilio signs the URL exactly as configured, which is ours: one HMAC settles almost
     # every request. `validate` also tries the URL with and without a port (two more).
-    exact = validator.compute_signature(url, request.form)
+    exact = validator.compute_signature(url, params)
     if hmac.compare_digest(exact.encode(), signature.encode()):
         return True
-    return bool(validator.validate(url, request.form, signature))
+    return bool(validator.validate(url, params, signature))
+
+
+class _Fields:
+    """The form as twilio's validator reads a multi-valued mapping: its keys and `getall`.
+
+    Given werkzeug's MultiDict itself, the validator first asks for `getall`, which MultiDict
+    does not have, and catches the AttributeError: one exception per field on every webhook.
+    """
+
+    def __init__(self, form: MultiDict[str, str]) -> None:
+        self._form = form
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._form)
+
+    def __len__(self) -> int:
+        return len(self._form)
+
+    def getall(self, name: str) -> list[str]:
+        return self._form.getlist(name)
 
 
 class SessionInterface(SecureCookieSessionInterface):
