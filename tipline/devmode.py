@@ -66,6 +66,9 @@ def run_dev(port: int = 5000) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    # Also when started with SIGINT ignored (a shell's `tipline dev &` does that): Ctrl-C, or
+    # SIGINT to the group, must stop everything the same way, not only the children.
+    signal.signal(signal.SIGINT, stop)
     try:
         if not env.get("TIPLINE_REDIS_URL"):
             redis_server = start_embedded(instance)
