@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_CONFIG = REPO / "config" / "example.toml"
-SHARED = REPO.parent / "shared"
 PUBLIC_URL = "http://tipline.test"
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 ACCOUNT_SID = "AC" + "0" * 32
