@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_worker_faults import wait_for
+
 STUDENT = "+15557770123"
 TIP = "he has a gun in his backpack and says he will use it tomorrow"
 
@@ -80,16 +82,13 @@ def _get(url: str) -> tuple[int, str]:
         return resp.status, resp.read().decode()
 
 
-def _wait_up(url: str, proc: subprocess.Popen[str], timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "tipline dev exited early"
-        try:
-            _get(url)
-            return
-        except OSError:
-            time.sleep(0.3)
-    raise AssertionError(f"{url} did not come up")
+def _answers(url: str, proc: subprocess.Popen[str]) -> bool:
+    assert proc.poll() is None, "tipline dev exited early"
+    try:
+        _get(url)
+    except OSError:
+        return False
+    return True
 
 
 def _ignore_sigint() -> None:
@@ -115,7 +114,7 @@ def test_dev_runs_everything_embedded_and_stopping_it_leaves_nothing_running(
     )
     out = _Output(proc)
     try:
-        _wait_up(f"{base}/livez", proc)
+        wait_for(lambda: _answers(f"{base}/livez", proc), 90, "tipline dev to answer")
         login = out.wait_for(r"^demo admin: (\S+@\S+) password: (\S+)$")
         assert login.group(1) == "admin@example.org"
 
@@ -152,8 +151,5 @@ def test_dev_runs_everything_embedded_and_stopping_it_leaves_nothing_running(
             out.close(proc)
     assert returncode == 0, "\n".join(out.lines)
     out.wait_for(r"^tipline dev: stopped$", timeout=5)
-    deadline = time.monotonic() + 10
-    while _running_in(tmp_path) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert _running_in(tmp_path) == []
+    wait_for(lambda: _running_in(tmp_path) == [], 10, "every process in the folder to end")
     assert all(STUDENT not in line and TIP not in line for line in out.lines)
