@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 from xml.etree import ElementTree
 
@@ -11,6 +10,7 @@ import pytest
 from flask import Flask
 
 from tests.conftest import sign, sms_params
+from tests.test_worker_faults import wait_for
 from tipline import create_app
 
 PHONE = "+15551237777"
@@ -83,10 +83,11 @@ def test_a_worker_started_with_the_database_down_says_so_and_keeps_trying(
     assert dispatcher.listener is not None  # the app is configured for PostgreSQL
     with caplog.at_level(logging.WARNING):
         dispatcher.start()
-        deadline = time.monotonic() + 10
-        while "route listener: database unavailable" not in caplog.text:
-            assert time.monotonic() < deadline, caplog.text
-            time.sleep(0.05)
+        wait_for(
+            lambda: "route listener: database unavailable" in caplog.text,
+            10,
+            "the route listener to log that the database is unavailable",
+        )
         assert not dispatcher.ready(0.2)
         assert dispatcher.is_alive()
         dispatcher.stopping.set()

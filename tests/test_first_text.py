@@ -18,6 +18,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select, text
 
 from tests.conftest import sms_params
+from tests.test_worker_faults import wait_for
 from tipline import firsttext, intake
 from tipline.extensions import db
 from tipline.models import AuditEvent, DataKey, InboundSid, Tip, Tipster
@@ -67,10 +68,7 @@ def stored(app: Flask, code: str) -> dict[str, Any]:
 
 def wait_for_job(app: Flask, job_id: str) -> list[str]:
     queue = services(app).queue(ALERTS_QUEUE)
-    deadline = time.monotonic() + 10
-    while job_id not in queue.get_job_ids():
-        assert time.monotonic() < deadline, "the routing job was never queued"
-        time.sleep(0.05)
+    wait_for(lambda: job_id in queue.get_job_ids(), 10, "the routing job to be queued")
     time.sleep(0.5)  # room for a second, duplicate job to show up
     return list(queue.get_job_ids())
 
