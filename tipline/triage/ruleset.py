@@ -108,7 +108,8 @@ class RuleSet:
         self.normalizer.lexicon = frozenset(self._lexicon)
 
     def scan(self, norm: Normalized) -> list[Hit]:
-        """Every match of every rule in the normalized text (the longest per rule and start)."""
+        """Every match of every rule in the normalized text (the longest per rule and start),
+        in text order: by start, the longest first (the classifier relies on this order)."""
         text = norm.text
         best: dict[tuple[str, int], Hit] = {}
         words = text.split(" ") if text else []
