@@ -57,3 +57,24 @@ def test_bad_master_keys_name_the_variable(raw: str, message: str) -> None:
 def test_bad_public_url_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="TIPLINE_PUBLIC_URL"):
         load_settings({"TIPLINE_PUBLIC_URL": "tips.example.org"}, cwd=tmp_path)
+
+
+def test_twilio_shared_keys_are_read_by_key_id(tmp_path: Path) -> None:
+    s = load_settings(
+        {"TWILIO_WEBHOOK_SHARED_KEYS": "webhooks_sharedkey_a:s3cret, webhooks_sharedkey_b:x:y"},
+        cwd=tmp_path,
+    )
+    assert dict(s.twilio_shared_keys) == {
+        "webhooks_sharedkey_a": "s3cret",
+        "webhooks_sharedkey_b": "x:y",  # a secret may hold a colon; an id does not
+    }
+    assert "s3cret" not in repr(s)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"), [("nocolon", "keyid:secret"), (":s", "keyid:secret"), ("a:1,a:2", "twice")]
+)
+def test_bad_twilio_shared_keys_name_the_variable(tmp_path: Path, raw: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as err:
+        load_settings({"TWILIO_WEBHOOK_SHARED_KEYS": raw}, cwd=tmp_path)
+    assert "TWILIO_WEBHOOK_SHARED_KEYS" in str(err.value)

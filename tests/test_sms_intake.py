@@ -6,6 +6,7 @@ import logging
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import timedelta
 from xml.etree import ElementTree
 
@@ -14,10 +15,19 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import MetaData, select
+from twilio.request_validator import HMAC_SHA256, RequestValidator
 from werkzeug.test import TestResponse
 
-from tests.conftest import count, post_signed, sign, sms_params, twiml_text
-from tipline import inbound_sms, keywords
+from tests.conftest import (
+    PUBLIC_URL,
+    count,
+    post_signed,
+    reset_state,
+    sign,
+    sms_params,
+    twiml_text,
+)
+from tipline import create_app, inbound_sms, keywords
 from tipline.db import utcnow
 from tipline.extensions import db
 from tipline.models import InboundSid, Message, Tip, Tipster
@@ -92,6 +102,92 @@ def test_wrongly_signed_webhook_is_rejected(twilio_app: Flask, how: str) -> None
     )
     assert resp.status_code == 403
     assert count(twilio_app, Tip) == 0
+
+
+SHARED_KEY_ID, SHARED_SECRET = "webhooks_sharedkey_01test", "shared-secret-0123456789"
+
+
+@pytest.fixture
+def shared_key_app(twilio_env: dict[str, str]) -> Iterator[Flask]:
+    """Twilio configured as a district using a Webhook Rule: a SharedKey signs the webhooks."""
+    app = create_app(
+        {**twilio_env, "TWILIO_WEBHOOK_SHARED_KEYS": f"{SHARED_KEY_ID}:{SHARED_SECRET}"},
+        TESTING=True,
+    )
+    reset_state(app)
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def shared_key_headers(
+    params: dict[str, str], *, key_id: str = SHARED_KEY_ID, secret: str = SHARED_SECRET
+) -> dict[str, str]:
+    """The headers Twilio sends when a Webhook Rule signs with a SharedKey and HMAC-SHA256."""
+    url = PUBLIC_URL + "/sms/inbound"
+    return {
+        "X-Twilio-Signature": RequestValidator(secret).compute_signature(url, params, HMAC_SHA256),
+        "X-Twilio-Webhooks-Signature-Settings": f"key={key_id},algorithm={HMAC_SHA256}",
+    }
+
+
+def test_a_webhook_signed_with_a_shared_key_is_accepted(shared_key_app: Flask) -> None:
+    params = sms_params("a fight after school by the gym")
+    resp = shared_key_app.test_client().post(
+        "/sms/inbound", data=params, headers=shared_key_headers(params)
+    )
+    assert resp.status_code == 200
+    assert CODE.search(reply_text(resp))
+    assert count(shared_key_app, Tip) == 1
+    # the Auth Token's signature still works beside it (webhooks no Rule matches)
+    assert post(shared_key_app.test_client(), sms_params("vapes"), signed=True).status_code == 200
+
+
+@pytest.mark.parametrize("how", ["wrong secret", "auth token", "sha1", "other params"])
+def test_a_wrong_shared_key_signature_is_rejected(shared_key_app: Flask, how: str) -> None:
+    params = sms_params("a fight after school by the gym")
+    headers = shared_key_headers(params)
+    if how == "wrong secret":
+        headers = shared_key_headers(params, secret="not-the-secret")
+    elif how == "auth token":  # the header says SharedKey: the Auth Token may not stand in
+        headers["X-Twilio-Signature"] = sign("/sms/inbound", params)
+    elif how == "sha1":  # signed with the key, but not with the algorithm the header names
+        url = PUBLIC_URL + "/sms/inbound"
+        headers["X-Twilio-Signature"] = RequestValidator(SHARED_SECRET).compute_signature(
+            url, params
+        )
+    else:
+        headers = shared_key_headers({**params, "Body": "something else"})
+    resp = shared_key_app.test_client().post("/sms/inbound", data=params, headers=headers)
+    assert resp.status_code == 403
+    assert count(shared_key_app, Tip) == 0
+
+
+def test_a_shared_key_tipline_does_not_hold_is_a_403_that_says_which(
+    twilio_app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    params = sms_params("a fight after school by the gym")
+    resp = twilio_app.test_client().post(
+        "/sms/inbound", data=params, headers=shared_key_headers(params)
+    )
+    assert resp.status_code == 403
+    assert SHARED_KEY_ID in caplog.text
+    assert "TWILIO_WEBHOOK_SHARED_KEYS" in caplog.text
+    assert SHARED_SECRET not in caplog.text
+    assert count(twilio_app, Tip) == 0
+
+
+def test_an_unknown_signature_algorithm_is_a_403_not_a_500(
+    shared_key_app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    params = sms_params("a fight after school by the gym")
+    headers = shared_key_headers(params)
+    headers["X-Twilio-Webhooks-Signature-Settings"] = f"key={SHARED_KEY_ID},algorithm=HMAC_SHA3"
+    resp = shared_key_app.test_client().post("/sms/inbound", data=params, headers=headers)
+    assert resp.status_code == 403
+    assert "HMAC_SHA3" in caplog.text
+    assert count(shared_key_app, Tip) == 0
 
 
 def test_console_mode_accepts_unsigned_webhooks(client: FlaskClient, app: Flask) -> None:

@@ -29,6 +29,9 @@ class Settings:
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = field(default=None, repr=False)
     twilio_api_base_url: str = "https://api.twilio.com"
+    # Twilio webhook SharedKeys (key id -> secret), for webhooks a Twilio Webhook Rule signs
+    # with one instead of the Auth Token (they carry X-Twilio-Webhooks-Signature-Settings)
+    twilio_shared_keys: Mapping[str, str] = field(default_factory=dict, repr=False, hash=False)
     smtp_url: str | None = field(default=None, repr=False)
     mail_from: str = "tipline@localhost"
     log_level: str = "INFO"
@@ -130,10 +133,29 @@ def load_settings(env: Mapping[str, str], *, cwd: Path | None = None) -> Setting
         twilio_account_sid=env.get("TWILIO_ACCOUNT_SID") or None,
         twilio_auth_token=env.get("TWILIO_AUTH_TOKEN") or None,
         twilio_api_base_url=env.get("TWILIO_API_BASE_URL", "https://api.twilio.com").rstrip("/"),
+        twilio_shared_keys=parse_shared_keys(env.get("TWILIO_WEBHOOK_SHARED_KEYS", "")),
         smtp_url=env.get("TIPLINE_SMTP_URL") or None,
         mail_from=env.get("TIPLINE_MAIL_FROM", "tipline@localhost"),
         log_level=level,
     )
+
+
+def parse_shared_keys(raw: str, variable: str = "TWILIO_WEBHOOK_SHARED_KEYS") -> dict[str, str]:
+    """Parse `keyid:secret,...`: Twilio's SharedKey ids and the secrets Twilio returned.
+
+    Several at once while a key is rotated: each webhook names the key it was signed with.
+    """
+    keys: dict[str, str] = {}
+    for n, item in enumerate(part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        key_id, sep, secret = item.partition(":")
+        if not sep or not key_id.strip() or not secret.strip():
+            raise ConfigError(f"{variable}: entry {n + 1} must look like keyid:secret")
+        if key_id.strip() in keys:
+            raise ConfigError(f"{variable}: key id {key_id.strip()!r} appears twice")
+        keys[key_id.strip()] = secret.strip()
+    return keys
 
 
 def normalize_database_url(url: str) -> str:

@@ -1,19 +1,26 @@
 """What every Twilio webhook blueprint needs: a body limit and the signature check.
 
 Twilio cannot send a CSRF token; the X-Twilio-Signature over `TIPLINE_PUBLIC_URL` + path (+
-query) and the form is what proves where a request came from. Console mode (no Twilio
-credentials) skips the check.
+query) and the form is what proves where a request came from: an HMAC-SHA1 under the Auth
+Token, or, where a Twilio Webhook Rule says so, under a SharedKey (`TWILIO_WEBHOOK_SHARED_KEYS`)
+with the algorithm its settings header names. Console mode (no Twilio credentials) skips the
+check.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from flask import Blueprint, Flask, Request, abort, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import (
+    SIGNATURE_HEADER,
+    SIGNATURE_SETTINGS_HEADER,
+    RequestValidator,
+    get_signature_algorithm,
+)
 from werkzeug.datastructures import MultiDict
 
 from tipline.extensions import csrf
@@ -42,20 +49,61 @@ def signed_by_twilio() -> bool:
     settings = services().settings
     if not settings.twilio_enabled or settings.twilio_auth_token is None:
         return True
-    signature = request.headers.get("X-Twilio-Signature", "")
+    signature = request.headers.get(SIGNATURE_HEADER, "")
     if not signature:
         return False
+    signer = _signer(settings.twilio_auth_token, settings.twilio_shared_keys)
+    if signer is None:
+        return False
+    secret, algorithm = signer
     url = settings.public_url + request.path
     if request.query_string:
         url += "?" + request.query_string.decode("latin-1")
-    validator = RequestValidator(settings.twilio_auth_token)
+    validator = RequestValidator(secret)
     params = _Fields(request.form)
     # Twilio signs the URL exactly as configured, which is ours: one HMAC settles almost
     # every request. `validate` also tries the URL with and without a port (two more).
-    exact = validator.compute_signature(url, params)
+    try:
+        exact = validator.compute_signature(url, params, algorithm)
+    except ValueError:  # an algorithm newer than the installed twilio library
+        log.warning(
+            "%s: Twilio signed with %.40r, which tipline cannot check", request.endpoint, algorithm
+        )
+        return False
     if hmac.compare_digest(exact.encode(), signature.encode()):
         return True
-    return bool(validator.validate(url, params, signature))
+    return bool(validator.validate(url, params, signature, algorithm))
+
+
+def _signer(auth_token: str, shared_keys: Mapping[str, str]) -> tuple[str, str | None] | None:
+    """The secret and algorithm Twilio signed this request with (None: a key we do not hold).
+
+    Twilio signs with the Auth Token (HMAC-SHA1) unless a Webhook Rule has it sign with a
+    SharedKey; then X-Twilio-Webhooks-Signature-Settings names the key and the algorithm.
+    """
+    settings_header = request.headers.get(SIGNATURE_SETTINGS_HEADER)
+    if not settings_header:
+        return auth_token, None
+    key_id = _shared_key_id(settings_header)
+    secret = shared_keys.get(key_id)
+    if secret is None:
+        log.warning(
+            "%s: Twilio signed with SharedKey %.80r, which TWILIO_WEBHOOK_SHARED_KEYS does not "
+            "hold: add it there (or remove the Webhook Rule at Twilio)",
+            request.endpoint,
+            key_id,
+        )
+        return None
+    return secret, get_signature_algorithm(settings_header)
+
+
+def _shared_key_id(settings_header: str) -> str:
+    """The `key=` of `key=<SharedKey id>,algorithm=<algorithm>` ("" when there is none)."""
+    for part in settings_header.split(","):
+        name, separator, value = part.partition("=")
+        if separator and name.strip() == "key":
+            return value.strip()
+    return ""
 
 
 class _Fields:
