@@ -7,6 +7,7 @@ else SQLite and an embedded redis-server. Nothing is mocked but Twilio, at the H
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import shutil
 import tempfile
@@ -167,6 +168,13 @@ def env(migrated: dict[str, str]) -> dict[str, str]:
 
 @pytest.fixture
 def app(env: dict[str, str]) -> Iterator[Flask]:
+    with app_for(env) as app:
+        yield app
+
+
+@contextlib.contextmanager
+def app_for(env: dict[str, str]) -> Iterator[Flask]:
+    """A test app on `env`, its database and Redis emptied first, its connections closed after."""
     app = create_app(env, TESTING=True)
     reset_state(app)
     yield app
@@ -225,14 +233,8 @@ def twilio_env(env: dict[str, str], fake_twilio: FakeTwilio) -> dict[str, str]:
 @pytest.fixture
 def twilio_app(twilio_env: dict[str, str]) -> Iterator[Flask]:
     """The app with Twilio credentials set: webhooks must be signed, REST goes to the fake."""
-    app = create_app(twilio_env, TESTING=True)
-    reset_state(app)
-    yield app
-    from tipline.extensions import db  # noqa: PLC0415
-
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    with app_for(twilio_env) as app:
+        yield app
 
 
 def sign(path: str, params: dict[str, Any], token: str = AUTH_TOKEN) -> str:

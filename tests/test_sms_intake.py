@@ -20,14 +20,14 @@ from werkzeug.test import TestResponse
 
 from tests.conftest import (
     PUBLIC_URL,
+    app_for,
     count,
     post_signed,
-    reset_state,
     sign,
     sms_params,
     twiml_text,
 )
-from tipline import create_app, inbound_sms, keywords
+from tipline import inbound_sms, keywords
 from tipline.db import utcnow
 from tipline.extensions import db
 from tipline.models import InboundSid, Message, Tip, Tipster
@@ -110,15 +110,9 @@ SHARED_KEY_ID, SHARED_SECRET = "webhooks_sharedkey_01test", "shared-secret-01234
 @pytest.fixture
 def shared_key_app(twilio_env: dict[str, str]) -> Iterator[Flask]:
     """Twilio configured as a district using a Webhook Rule: a SharedKey signs the webhooks."""
-    app = create_app(
-        {**twilio_env, "TWILIO_WEBHOOK_SHARED_KEYS": f"{SHARED_KEY_ID}:{SHARED_SECRET}"},
-        TESTING=True,
-    )
-    reset_state(app)
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    keys = f"{SHARED_KEY_ID}:{SHARED_SECRET}"
+    with app_for({**twilio_env, "TWILIO_WEBHOOK_SHARED_KEYS": keys}) as app:
+        yield app
 
 
 def shared_key_headers(
