@@ -237,9 +237,12 @@ def twilio_app(twilio_env: dict[str, str]) -> Iterator[Flask]:
         yield app
 
 
-def sign(path: str, params: dict[str, Any], token: str = AUTH_TOKEN) -> str:
-    """X-Twilio-Signature exactly as Twilio computes it, on the public URL."""
-    return str(RequestValidator(token).compute_signature(PUBLIC_URL + path, params))
+def sign(
+    path: str, params: dict[str, Any], token: str = AUTH_TOKEN, algorithm: str | None = None
+) -> str:
+    """X-Twilio-Signature exactly as Twilio computes it, on the public URL (HMAC-SHA1 unless
+    a Webhook Rule's `algorithm` is given)."""
+    return str(RequestValidator(token).compute_signature(PUBLIC_URL + path, params, algorithm))
 
 
 def post_signed(client: FlaskClient, path: str, params: dict[str, str]) -> TestResponse:

@@ -149,12 +149,12 @@ def parse_shared_keys(raw: str, variable: str = "TWILIO_WEBHOOK_SHARED_KEYS") ->
     for n, item in enumerate(part.strip() for part in raw.split(",")):
         if not item:
             continue
-        key_id, sep, secret = item.partition(":")
-        if not sep or not key_id.strip() or not secret.strip():
+        key_id, sep, secret = (piece.strip() for piece in item.partition(":"))
+        if not sep or not key_id or not secret:
             raise ConfigError(f"{variable}: entry {n + 1} must look like keyid:secret")
-        if key_id.strip() in keys:
-            raise ConfigError(f"{variable}: key id {key_id.strip()!r} appears twice")
-        keys[key_id.strip()] = secret.strip()
+        if key_id in keys:
+            raise ConfigError(f"{variable}: key id {key_id!r} appears twice")
+        keys[key_id] = secret
     return keys
 
 
