@@ -4,13 +4,16 @@ worker is SIGKILLed mid-wait, after Redis is flushed, and with Redis gone altoge
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -29,6 +32,7 @@ from tests.test_alert_support import (
 from tipline import create_app
 from tipline.extensions import db
 from tipline.models import AlertStep, WorkerLease
+from workers.runner import stop_handler
 
 pytestmark = pytest.mark.slow
 
@@ -202,3 +206,33 @@ def test_worker_started_without_redis_sweeps_joins_redis_later_and_stops_on_sigt
     conn.close()
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=15) == 0
+
+
+def _sleep_in_child(running: Any) -> None:
+    running.set()
+    time.sleep(30)
+
+
+def test_a_child_forked_with_the_workers_signal_handler_still_ends_on_sigterm() -> None:
+    """rq forks its scheduler while the worker's own handler is installed; rq's teardown then
+    sends it SIGTERM and waits. Before the child sets handlers of its own, that SIGTERM must
+    end it, or the worker never stops."""
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, stop_handler(stop))
+    try:
+        fork = multiprocessing.get_context("fork")
+        running = fork.Event()
+        child = fork.Process(target=_sleep_in_child, args=(running,))
+        child.start()
+        child_pid = child.pid
+        assert child_pid is not None
+        # once the child runs Python (as rq's scheduler does before its own handlers)
+        assert running.wait(10)
+        os.kill(child_pid, signal.SIGTERM)
+        child.join(timeout=10)
+        assert child.exitcode == -signal.SIGTERM
+        assert not stop.is_set()  # the child's signal is not this process's stop request
+        os.kill(os.getpid(), signal.SIGTERM)
+        wait_for(stop.is_set, 5, "this process's own SIGTERM to set the stop request")
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import psycopg
@@ -337,6 +338,26 @@ def _asked_to_stop(worker: SimpleWorker) -> bool:
     return bool(worker._stop_requested or worker._shutdown_requested_date is not None)
 
 
+def stop_handler(stop: threading.Event) -> Callable[[int, object], None]:
+    """A SIGTERM/SIGINT handler that sets `stop` in this process, and in any other ends it.
+
+    rq forks its scheduler process while this handler is installed, and the child keeps it
+    until it installs its own. A SIGTERM in between (rq's teardown sends one, then waits for
+    the child) must end the child, not set an event nobody there looks at: the worker would
+    wait for it forever.
+    """
+    owner = os.getpid()
+
+    def handle(signum: int, _frame: object) -> None:
+        if os.getpid() != owner:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        stop.set()
+
+    return handle
+
+
 def run_worker(app: Flask, burst: bool = False) -> bool:
     """Run the worker in this process; returns when stopped (or drained, with burst).
 
@@ -347,14 +368,12 @@ def run_worker(app: Flask, burst: bool = False) -> bool:
     svc = services(app)
     sweep = Sweeper(app)
     stop = threading.Event()
-
-    def _stop(_signum: int, _frame: object) -> None:
-        stop.set()
+    on_signal = stop_handler(stop)
 
     def _handle_signals() -> None:
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(signum, _stop)
+                signal.signal(signum, on_signal)
 
     _handle_signals()
     sweep.start()
