@@ -617,8 +617,8 @@ def test_the_webhook_path_imports_no_twilio_rest_client_or_http_library() -> Non
 def test_reply_twiml_is_what_twilios_library_writes(text: str) -> None:
     from twilio.twiml.messaging_response import MessagingResponse  # noqa: PLC0415
 
-    from tipline.sms.views import _twiml  # noqa: PLC0415
+    from tipline.sms.views import twiml  # noqa: PLC0415
 
     expected = MessagingResponse()
     expected.message(text)
-    assert _twiml(text).get_data(as_text=True) == str(expected)
+    assert twiml(text) == str(expected)

@@ -53,6 +53,9 @@ def create_app(settings: Settings | Mapping[str, str] | None = None, **overrides
     from tipline.errorpages import register_error_pages  # noqa: PLC0415
 
     register_error_pages(app)
+    from tipline.sms.fastpath import InboundFastPath  # noqa: PLC0415
+
+    app.wsgi_app = InboundFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
     return app
 
 

@@ -25,6 +25,7 @@ from werkzeug.datastructures import MultiDict
 
 from tipline.extensions import csrf
 from tipline.services import services
+from tipline.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -40,60 +41,79 @@ def guard(bp: Blueprint, max_body: int) -> None:
     @bp.before_request
     def _check_signature() -> None:
         if not signed_by_twilio():
-            log.warning("%s: missing or wrong Twilio signature", request.endpoint)
             abort(403)
 
 
 def signed_by_twilio() -> bool:
     """True when this request carries Twilio's signature, or Twilio is not configured."""
     settings = services().settings
-    if not settings.twilio_enabled or settings.twilio_auth_token is None:
-        return True
-    signature = request.headers.get(SIGNATURE_HEADER, "")
-    if not signature:
-        return False
-    signer = _signer(settings.twilio_auth_token, settings.twilio_shared_keys)
-    if signer is None:
-        return False
-    secret, algorithm = signer
     url = settings.public_url + request.path
     if request.query_string:
         url += "?" + request.query_string.decode("latin-1")
+    refusal = signature_refusal(
+        settings,
+        url,
+        request.form,
+        request.headers.get(SIGNATURE_HEADER, ""),
+        request.headers.get(SIGNATURE_SETTINGS_HEADER),
+    )
+    if refusal:
+        log.warning("%s: %s", request.endpoint, refusal)
+    return refusal is None
+
+
+def signature_refusal(
+    settings: Settings,
+    url: str,
+    form: MultiDict[str, str],
+    signature: str,
+    settings_header: str | None,
+) -> str | None:
+    """Why Twilio did not sign this (for the log), or None when it did or is not configured.
+
+    `url` is the public URL the request was sent to, query included. Needs no request, so
+    the webhook's fast path (`tipline.sms.fastpath`) checks with the very same code.
+    """
+    if not settings.twilio_enabled or settings.twilio_auth_token is None:
+        return None
+    if not signature:
+        return "missing Twilio signature"
+    signer = _signer(settings.twilio_auth_token, settings.twilio_shared_keys, settings_header)
+    if isinstance(signer, str):
+        return signer
+    secret, algorithm = signer
     validator = RequestValidator(secret)
-    params = _Fields(request.form)
+    params = _Fields(form)
     # Twilio signs the URL exactly as configured, which is ours: one HMAC settles almost
     # every request. `validate` also tries the URL with and without a port (two more).
     try:
         exact = validator.compute_signature(url, params, algorithm)
     except ValueError:  # an algorithm newer than the installed twilio library
-        log.warning(
-            "%s: Twilio signed with %.40r, which tipline cannot check", request.endpoint, algorithm
-        )
-        return False
-    if hmac.compare_digest(exact.encode(), signature.encode()):
-        return True
-    return bool(validator.validate(url, params, signature, algorithm))
+        return f"Twilio signed with {algorithm!r:.40}, which tipline cannot check"
+    if hmac.compare_digest(exact.encode(), signature.encode()) or validator.validate(
+        url, params, signature, algorithm
+    ):
+        return None
+    return "wrong Twilio signature"
 
 
-def _signer(auth_token: str, shared_keys: Mapping[str, str]) -> tuple[str, str | None] | None:
-    """The secret and algorithm Twilio signed this request with (None: a key we do not hold).
+def _signer(
+    auth_token: str, shared_keys: Mapping[str, str], settings_header: str | None
+) -> tuple[str, str | None] | str:
+    """The secret and algorithm Twilio signed this request with, or why there is none.
 
     Twilio signs with the Auth Token (HMAC-SHA1) unless a Webhook Rule has it sign with a
     SharedKey; then X-Twilio-Webhooks-Signature-Settings names the key and the algorithm.
     """
-    settings_header = request.headers.get(SIGNATURE_SETTINGS_HEADER)
     if not settings_header:
         return auth_token, None
     key_id = _shared_key_id(settings_header)
     secret = shared_keys.get(key_id)
     if secret is None:
-        log.warning(
-            "%s: Twilio signed with SharedKey %.80r, which TWILIO_WEBHOOK_SHARED_KEYS does not "
-            "hold: add it there (or remove the Webhook Rule at Twilio)",
-            request.endpoint,
-            key_id,
+        return (
+            f"Twilio signed with SharedKey {key_id!r:.80}, which TWILIO_WEBHOOK_SHARED_KEYS does "
+            "not hold: add it there (or remove the Webhook Rule at Twilio)"
         )
-        return None
     return secret, get_signature_algorithm(settings_header)
 
 

@@ -56,7 +56,7 @@ def _database_down(e: DBAPIError) -> ResponseReturnValue:
     """
     database_unavailable(e)
     if request.endpoint == "sms.inbound":
-        return _twiml(replies.unavailable_reply())
+        return Response(twiml(replies.unavailable_reply()), mimetype="text/xml")
     return Response("database unavailable\n", 503, mimetype="text/plain")
 
 
@@ -64,8 +64,22 @@ def _database_down(e: DBAPIError) -> ResponseReturnValue:
 def inbound() -> ResponseReturnValue:
     """A student's text (a tip or a follow-up), a staff command, or a keyword to ignore."""
     form = request.form
-    if any(form.get(name) is None for name in REQUIRED):
+    if not complete(form):
         abort(400)
+    body, status = answer(form)
+    return Response(body, status, mimetype="text/xml")
+
+
+def complete(form: MultiDict[str, str]) -> bool:
+    """Every field a text must carry is there."""
+    return all(form.get(name) is not None for name in REQUIRED)
+
+
+def answer(form: MultiDict[str, str]) -> tuple[str, int]:
+    """Store what a complete, signed inbound form means; its TwiML and HTTP status.
+
+    Needs the app context only, no request: `tipline.sms.fastpath` calls it too.
+    """
     svc = services()
     outcome = inbound_sms.receive_and_commit(
         # The scoped session, not a Session made now: a first text never needs one.
@@ -80,8 +94,7 @@ def inbound() -> ResponseReturnValue:
         bind=db.engine,
     )
     inbound_sms.hand_off(svc, outcome)
-    status = 404 if outcome.kind == "unknown_school" else 200
-    return _twiml(outcome.reply), status
+    return twiml(outcome.reply), 404 if outcome.kind == "unknown_school" else 200
 
 
 @bp.post("/status")
@@ -112,9 +125,9 @@ def _media(form: MultiDict[str, str]) -> list[inbound_sms.MediaRef]:
     return refs
 
 
-def _twiml(text: str) -> Response:
+def twiml(text: str) -> str:
     """One <Message> of TwiML, as twilio's MessagingResponse writes it (tests compare the two);
     the same characters are escaped, without building an ElementTree per reply."""
     if not text:
-        return Response(EMPTY_TWIML, mimetype="text/xml")
-    return Response(MESSAGE_TWIML.format(escape(text)), mimetype="text/xml")
+        return EMPTY_TWIML
+    return MESSAGE_TWIML.format(escape(text))
