@@ -169,3 +169,32 @@ def test_a_failure_while_storing_gets_flasks_500_page_and_log_without_the_text(
     for secret in (text, sender, sender[2:]):
         assert secret not in caplog.text
         assert secret not in resp.get_data(as_text=True)
+
+
+def test_every_hook_flask_runs_for_the_webhook_is_one_the_fast_path_stands_in_for(
+    app: Flask,
+) -> None:
+    """A hook added later (a maintenance switch, a metric) would be skipped by the fast path:
+    this fails until the fast path does its part too, or leaves such requests to Flask.
+
+    CSRF: the blueprint is exempt. The signature: `signature_refusal`. The body limit:
+    MAX_BODY. The remember-me cookie: no login on a webhook. The security headers: HEADERS.
+    The session teardown runs with the app context the fast path pushes.
+    """
+
+    def names(hooks: dict[Any, list[Any]]) -> list[str]:
+        return [f.__qualname__ for key in (None, "sms") for f in hooks.get(key, [])]
+
+    assert names(app.before_request_funcs) == [
+        "CSRFProtect.init_app.<locals>.csrf_protect",
+        "guard.<locals>._check_signature",
+    ]
+    assert names(app.url_value_preprocessors) == ["guard.<locals>._limit_body"]
+    assert names(app.after_request_funcs) == [
+        "LoginManager._update_remember_cookie",
+        "_add_headers",
+    ]
+    assert names(app.teardown_request_funcs) == []
+    assert [f.__qualname__ for f in app.teardown_appcontext_funcs] == [
+        "SQLAlchemy._teardown_session"
+    ]
