@@ -23,6 +23,7 @@ from flask import Flask
 from twilio.request_validator import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER
 from werkzeug.datastructures import MultiDict
 from werkzeug.http import HTTP_STATUS_CODES
+from werkzeug.utils import get_content_type
 
 from tipline.headers import HEADERS
 from tipline.services import services
@@ -33,7 +34,8 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 FORM = "application/x-www-form-urlencoded"
-CONTENT_TYPE = "text/xml; charset=utf-8"  # what Response(..., mimetype="text/xml") sends
+# derived as werkzeug derives it for the view's Response(..., mimetype="text/xml")
+CONTENT_TYPE = get_content_type("text/xml", "utf-8")
 
 
 def _environ_key(header: str) -> str:
