@@ -27,14 +27,14 @@ from sqlalchemy.engine import make_url
 from twilio.request_validator import RequestValidator
 from werkzeug.test import TestResponse
 
-from tests.fakes import FakeTwilio, start_fake_twilio
-from tipline import create_app
-from tipline.passwords import use_fast_hashing
+from tests.support.fakes import FakeTwilio, start_fake_twilio
+from tipline.cli.assemble import build_app
 from tipline.settings import normalize_database_url
+from tipline.vault.passwords import use_fast_hashing
 
 if TYPE_CHECKING:
-    from tests.redisproc import RedisProcess
-    from tests.test_admin_helpers import AuthActions
+    from tests.support.admin import AuthActions
+    from tests.support.redisproc import RedisProcess
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_CONFIG = REPO / "config" / "example.toml"
@@ -122,7 +122,7 @@ def migrated(base_env: dict[str, str]) -> dict[str, str]:
 
     from tipline.extensions import db  # noqa: PLC0415
 
-    app = create_app(base_env)
+    app = build_app(base_env)
     with app.app_context():
         upgrade()
         db.engine.dispose()
@@ -139,10 +139,10 @@ def _fast_hashing() -> None:
 
 def reset_state(app: Flask) -> None:
     """Empty every table and this run's Redis db; then keys and the example config again."""
-    from tipline.district import load_district  # noqa: PLC0415
+    from tipline.district.config import load_district  # noqa: PLC0415
+    from tipline.district.sync import sync_district  # noqa: PLC0415
     from tipline.extensions import db  # noqa: PLC0415
-    from tipline.services import services  # noqa: PLC0415
-    from tipline.sync import sync_district  # noqa: PLC0415
+    from tipline.platform.services import services  # noqa: PLC0415
 
     with app.app_context():
         tables = [t for t in reversed(db.metadata.sorted_tables)]
@@ -175,7 +175,7 @@ def app(env: dict[str, str]) -> Iterator[Flask]:
 @contextlib.contextmanager
 def app_for(env: dict[str, str]) -> Iterator[Flask]:
     """A test app on `env`, its database and Redis emptied first, its connections closed after."""
-    app = create_app(env, TESTING=True)
+    app = build_app(env, TESTING=True)
     reset_state(app)
     yield app
     from tipline.extensions import db  # noqa: PLC0415
@@ -197,7 +197,7 @@ def runner(app: Flask) -> FlaskCliRunner:
 
 @pytest.fixture
 def auth(app: Flask, client: FlaskClient) -> AuthActions:
-    from tests.test_admin_helpers import AuthActions  # noqa: PLC0415
+    from tests.support.admin import AuthActions  # noqa: PLC0415
 
     return AuthActions(app, client)
 
@@ -205,7 +205,7 @@ def auth(app: Flask, client: FlaskClient) -> AuthActions:
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
     """A redis-server of this test's own, to stop and start (never the run's shared one)."""
-    from tests.redisproc import RedisProcess  # noqa: PLC0415
+    from tests.support.redisproc import RedisProcess  # noqa: PLC0415
 
     server = RedisProcess(tmp_path)
     server.start()

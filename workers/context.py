@@ -1,4 +1,4 @@
-"""The app a job runs in: the current one (tests, the worker process), or one built lazily."""
+"""The app a job runs in: the current one, else the one `workers.install` was given."""
 
 from __future__ import annotations
 
@@ -7,14 +7,19 @@ from contextlib import contextmanager
 
 from flask import Flask, current_app, has_app_context
 
-_APPS: dict[str, Flask] = {}
+from tipline.extensions import db
+
+_INSTALLED: dict[str, Flask] = {}
+
+
+def use(app: Flask) -> None:
+    """Jobs that run outside an app context (a plain `rq worker`) run in `app`."""
+    _INSTALLED["app"] = app
 
 
 @contextmanager
 def job_context() -> Iterator[Flask]:
     """Yield an app with an active context; a job never reuses another job's session."""
-    from tipline.extensions import db  # noqa: PLC0415
-
     if has_app_context():
         app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
         try:
@@ -22,12 +27,10 @@ def job_context() -> Iterator[Flask]:
         finally:
             db.session.remove()
         return
-    if "app" not in _APPS:
-        from tipline import create_app  # noqa: PLC0415
-
-        _APPS["app"] = create_app()
-    with _APPS["app"].app_context():
+    if "app" not in _INSTALLED:
+        raise RuntimeError("no app for this job: run it with `tipline worker` (workers.install)")
+    with _INSTALLED["app"].app_context():
         try:
-            yield _APPS["app"]
+            yield _INSTALLED["app"]
         finally:
             db.session.remove()

@@ -8,15 +8,20 @@ from typing import TYPE_CHECKING
 
 from flask import Flask
 
+from tipline.alerting import escalation, fallback, routing
 from tipline.db import utcnow
+from tipline.extensions import dbsession
+from tipline.intake import media
+from tipline.outbox import messages, sending
+from tipline.outbox.notifier import Notifier
+from tipline.platform import queueing
+from tipline.platform.services import DEFAULT_QUEUE, Services, services
 from workers.context import job_context
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from tipline.escalation import StepRun
-    from tipline.notifier import Notifier
-    from tipline.services import Services
+    from tipline.alerting.escalation import StepRun
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +31,6 @@ MEDIA_RETRY_SLACK = timedelta(seconds=1)
 
 def notifier(app: Flask) -> Notifier:
     """The app's Notifier (one Twilio client, one HTTP connection pool, per process)."""
-    from tipline.notifier import Notifier  # noqa: PLC0415
-    from tipline.services import services  # noqa: PLC0415
 
     found = app.extensions.get(NOTIFIER)
     if not isinstance(found, Notifier):
@@ -41,9 +44,6 @@ def route_tip(tip_id: str) -> bool:
     Idempotent: routing clears the tip's mark with a compare-and-set, and the step is guarded
     by the alert's token and the unique (alert, round, step) row.
     """
-    from tipline import routing  # noqa: PLC0415
-    from tipline.extensions import dbsession  # noqa: PLC0415
-    from tipline.services import services  # noqa: PLC0415
 
     with job_context() as app:
         svc = services(app)
@@ -66,9 +66,6 @@ def route_tip(tip_id: str) -> bool:
 def escalate(alert_id: str, token: str) -> bool:
     """The timer of an alert's next step. Idempotent: a stale token or a step that already
     ran (unique key) makes it a no-op, so a duplicate, late or post-ack run sends nothing."""
-    from tipline import escalation  # noqa: PLC0415
-    from tipline.extensions import dbsession  # noqa: PLC0415
-    from tipline.services import services  # noqa: PLC0415
 
     with job_context() as app:
         svc = services(app)
@@ -90,13 +87,11 @@ def escalate(alert_id: str, token: str) -> bool:
 def follow(app: Flask, run: StepRun) -> bool:
     """After a step committed: its SMS pages ahead of the queue, then the rest, then the next
     timer. With Redis gone the pages are sent from here and the sweeper runs the timer."""
-    from tipline import alerts, escalation  # noqa: PLC0415
-    from tipline.services import services  # noqa: PLC0415
 
     if not run.executed:
         return False
     svc = services(app)
-    for outbound_id in alerts.enqueue_sends(svc, run.outbound_ids, front=run.urgent):
+    for outbound_id in messages.enqueue_sends(svc, run.outbound_ids, front=run.urgent):
         deliver(app, outbound_id)
     if run.next_at and run.token:
         escalation.enqueue_timer(svc, run.alert_id, run.token, run.next_at)
@@ -105,23 +100,28 @@ def follow(app: Flask, run: StepRun) -> bool:
 
 def send(outbound_id: str) -> str:
     """Send one outgoing message. Idempotent: the message is claimed with a compare-and-set
-    and an attempt row is committed before Twilio is called (see tipline.sending)."""
+    and an attempt row is committed before Twilio is called (see tipline.outbox.sending)."""
     with job_context() as app:
         return deliver(app, outbound_id)
 
 
 def deliver(app: Flask, outbound_id: str) -> str:
-    from tipline import alerts, sending  # noqa: PLC0415
-    from tipline.extensions import dbsession  # noqa: PLC0415
-    from tipline.services import services  # noqa: PLC0415
 
     svc = services(app)
     outcome = sending.deliver(
-        dbsession(), svc.vault, notifier(app), outbound_id, utcnow(), svc.settings.public_url
+        dbsession(),
+        svc.vault,
+        notifier(app),
+        outbound_id,
+        utcnow(),
+        svc.settings.public_url,
+        fall_back=fallback.fall_back,
     )
     if outcome.kind == "retry" and outcome.retry_at is not None:
-        alerts.enqueue_retry(svc, outbound_id, outcome.retry_at, outcome.attempts)
-    if outcome.follow_up and alerts.enqueue_sends(svc, outcome.follow_up, front=outcome.follow_up):
+        messages.enqueue_retry(svc, outbound_id, outcome.retry_at, outcome.attempts)
+    if outcome.follow_up and messages.enqueue_sends(
+        svc, outcome.follow_up, front=outcome.follow_up
+    ):
         log.warning("fallback call for %s waits for the sweeper", outbound_id)
     return outcome.kind
 
@@ -133,9 +133,6 @@ def fetch_media(attachment_id: str) -> str:
     wait recorded by `media`; this job schedules its own next run for then, so the retry does
     not hang on the sweeper and never runs in a tight loop. A job that runs early is a no-op.
     """
-    from tipline import media  # noqa: PLC0415
-    from tipline.extensions import dbsession  # noqa: PLC0415
-    from tipline.services import services  # noqa: PLC0415
 
     with job_context() as app:
         svc = services(app)
@@ -147,8 +144,6 @@ def fetch_media(attachment_id: str) -> str:
 
 
 def _schedule_media_retry(svc: Services, attachment_id: str, when: datetime) -> None:
-    from tipline import queueing  # noqa: PLC0415
-    from tipline.services import DEFAULT_QUEUE  # noqa: PLC0415
 
     when += MEDIA_RETRY_SLACK  # after the wait has passed, or the run would be a no-op
     # One job id per retry time: re-scheduling the same time (a sweeper's run during the

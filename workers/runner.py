@@ -24,10 +24,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from tipline import queueing, sweeper
+from tipline.alerting import escalation, routing
 from tipline.db import own_connection, utcnow
+from tipline.intake import firsttext
 from tipline.models import WorkerLease
-from tipline.services import QUEUE_NAMES, Services, services
+from tipline.outbox import messages
+from tipline.platform import lease, queueing, sweeper
+from tipline.platform.services import QUEUE_NAMES, Services, services
 
 log = logging.getLogger(__name__)
 
@@ -180,8 +183,7 @@ class RouteListener(threading.Thread):
 
 
 def _postgres(app: Flask) -> bool:
-    """Whether first texts are stored (and notified) by `tipline.firsttext`'s one statement."""
-    from tipline import firsttext  # noqa: PLC0415
+    """Whether first texts are stored (and notified) by `intake.firsttext`'s one statement."""
     from tipline.extensions import db  # noqa: PLC0415
 
     with app.app_context():
@@ -208,7 +210,7 @@ def dispatch_marked(app: Flask) -> int:
 
 
 def dispatch_pending(svc: Services, wait: float = 0) -> int:
-    """Routing jobs for every tip handed off so far (see `tipline.queueing.hand_off_route`)."""
+    """Routing jobs for every tip handed off so far (see `queueing.hand_off_route`)."""
     return queueing.dispatch_handoffs(
         svc, lambda tip_id: enqueue_route_once(svc, tip_id, ""), wait=wait
     )
@@ -237,7 +239,6 @@ def release_dead_local_lease(session: Session) -> bool:
     Without this a restarted worker waits out the whole lease TTL before it sweeps again;
     a holder on another host is left to expire normally.
     """
-    from tipline import lease  # noqa: PLC0415
 
     row = session.get(WorkerLease, sweeper.LEASE_NAME)
     if row is None or row.expires_at <= utcnow():
@@ -269,9 +270,8 @@ def alerts_pass(session: Session, now: datetime) -> int:
     """Route tips left unrouted, run overdue steps, send owed messages; Redis not required.
 
     Steps run here directly rather than being re-enqueued, because Redis may be gone. The
-    guards in tipline.escalation make a race with a late timer job harmless.
+    guards in tipline.alerting.escalation make a race with a late timer job harmless.
     """
-    from tipline import alerts, escalation, routing  # noqa: PLC0415
     from tipline.models import Tip  # noqa: PLC0415
     from workers import jobs  # noqa: PLC0415
 
@@ -315,9 +315,9 @@ def alerts_pass(session: Session, now: datetime) -> int:
                 "sweeper ran an overdue step of alert %s (its timer was lost or late)", alert_id
             )
         done += jobs.follow(app, run)
-    owed = alerts.owed(session, now, SEND_GRACE)
+    owed = messages.owed(session, now, SEND_GRACE)
     session.commit()
-    for outbound_id in alerts.requeue_owed(svc, owed)[:DIRECT_SENDS]:
+    for outbound_id in messages.requeue_owed(svc, owed)[:DIRECT_SENDS]:
         jobs.deliver(app, outbound_id)  # on this thread's session, like the steps above
     return done
 

@@ -40,10 +40,10 @@ class TiplineGroup(click.Group):
 @contextmanager
 def app_context() -> Iterator[Flask]:
     """The app from the environment, in an app context; its connections closed on the way out."""
-    from tipline import create_app  # noqa: PLC0415
+    from tipline.cli.assemble import build_app  # noqa: PLC0415
     from tipline.extensions import db  # noqa: PLC0415
 
-    app = create_app()
+    app = build_app()
     with app.app_context():
         try:
             yield app

@@ -15,11 +15,11 @@ def init() -> None:
     """Create or upgrade the schema and load the configuration file (safe to run again)."""
     from flask_migrate import upgrade  # noqa: PLC0415
 
-    from tipline.district import load_district  # noqa: PLC0415
+    from tipline.district.config import load_district  # noqa: PLC0415
+    from tipline.district.oncall import coverage_gaps  # noqa: PLC0415
+    from tipline.district.sync import sync_district  # noqa: PLC0415
     from tipline.extensions import db, dbsession  # noqa: PLC0415
-    from tipline.oncall import coverage_gaps  # noqa: PLC0415
-    from tipline.services import services  # noqa: PLC0415
-    from tipline.sync import sync_district  # noqa: PLC0415
+    from tipline.platform.services import services  # noqa: PLC0415
 
     with app_context() as app:
         svc = services(app)
@@ -59,9 +59,9 @@ def create_user(
     staff_key: str | None,
 ) -> None:
     """Create or update a staff login for the admin view."""
-    from tipline.accounts import upsert_user  # noqa: PLC0415
     from tipline.extensions import db, dbsession  # noqa: PLC0415
-    from tipline.services import services  # noqa: PLC0415
+    from tipline.platform.services import services  # noqa: PLC0415
+    from tipline.staff.accounts import upsert_user  # noqa: PLC0415
 
     if not password_stdin:
         raise ConfigError("--password-stdin is required (passwords never go on the command line)")
@@ -85,7 +85,7 @@ def create_user(
 def rotate_key() -> None:
     """Re-wrap every stored data key under the current (first) master key."""
     from tipline.extensions import db, dbsession  # noqa: PLC0415
-    from tipline.services import services  # noqa: PLC0415
+    from tipline.platform.services import services  # noqa: PLC0415
 
     with app_context() as app:
         vault = services(app).vault
@@ -98,7 +98,7 @@ def rotate_key() -> None:
 def purge() -> None:
     """Apply the retention rules now."""
     from tipline.extensions import db, dbsession  # noqa: PLC0415
-    from tipline.retention import apply_retention  # noqa: PLC0415
+    from tipline.vault.retention import apply_retention  # noqa: PLC0415
 
     with app_context():
         result = apply_retention(dbsession())
@@ -119,9 +119,9 @@ def export_corrections(output: str | None) -> None:
     import json  # noqa: PLC0415
     import os  # noqa: PLC0415
 
-    from tipline.corrections import corrected_examples  # noqa: PLC0415
     from tipline.extensions import dbsession  # noqa: PLC0415
-    from tipline.services import services  # noqa: PLC0415
+    from tipline.platform.services import services  # noqa: PLC0415
+    from tipline.staff.corrections import corrected_examples  # noqa: PLC0415
 
     with app_context() as app:
         lines = [

@@ -10,7 +10,8 @@ import click
 from sqlalchemy.orm import Session
 
 from tipline.cli import app_context
-from tipline.district import ROLES
+from tipline.district import roster
+from tipline.district.config import ROLES
 
 
 class _SchoolOrCommand(click.Group):
@@ -43,9 +44,8 @@ def oncall(ctx: click.Context, at: str | None) -> None:
     """Who is on duty at SCHOOL (or at every school) and why: shift or override."""
     if ctx.invoked_subcommand is not None:
         return
-    from tipline import roster  # noqa: PLC0415
+    from tipline.district.oncall import describe_on_duty  # noqa: PLC0415
     from tipline.extensions import dbsession  # noqa: PLC0415
-    from tipline.oncall import describe_on_duty  # noqa: PLC0415
 
     slug = ctx.meta.get("oncall.school")
     with app_context():

@@ -22,7 +22,7 @@ class BadInput(click.ClickException):
 
 def _district_rules() -> Mapping[str, Any] | None:
     """The `[triage]` table of the district's configuration file (its `files` made absolute)."""
-    from tipline.district import load_district  # noqa: PLC0415
+    from tipline.district.config import load_district  # noqa: PLC0415
     from tipline.errors import ConfigError  # noqa: PLC0415
     from tipline.settings import find_config  # noqa: PLC0415
 

@@ -12,13 +12,15 @@ from tipline.models.alert import (
 from tipline.models.audit import AuditEvent
 from tipline.models.keys import DataKey, NamedSecret
 from tipline.models.note import Note
-from tipline.models.ops import Setting, WorkerLease
+from tipline.models.ops import TRIAGE_SETTING, Setting, WorkerLease
 from tipline.models.outbox import OutboundMessage
 from tipline.models.school import Policy, School, Shift, Staff, staff_schools
-from tipline.models.tip import Attachment, InboundSid, Message, Tip, Tipster
+from tipline.models.tip import FORGOTTEN_AT_TWILIO, Attachment, InboundSid, Message, Tip, Tipster
 from tipline.models.user import User, user_schools
 
 __all__ = [
+    "FORGOTTEN_AT_TWILIO",
+    "TRIAGE_SETTING",
     "Alert",
     "AlertStep",
     "Attachment",

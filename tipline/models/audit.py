@@ -24,7 +24,7 @@ class AuditEvent(Base):
         ForeignKey("tip.id", ondelete="SET NULL"), index=True
     )
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    # Chained by the sweeper in commit order (see tipline.audit.seal_pending), so writers
+    # Chained by the sweeper in commit order (see tipline.vault.audit.seal_pending), so writers
     # never serialize on the chain's head.
     chain_seq: Mapped[int | None] = mapped_column(Integer, unique=True)
     prev_hash: Mapped[str | None] = mapped_column(String(64))

@@ -22,6 +22,9 @@ class WorkerLease(Base):
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+TRIAGE_SETTING = "triage"  # the Setting that holds the district's `[triage]` words
+
+
 class Setting(Base):
     """A district-wide setting synced from the config file (e.g. the `[triage]` words)."""
 

@@ -37,7 +37,7 @@ class Tip(Base):
     __tablename__ = "tip"
     # The unique key also serves lookups by school (its leading column). No second index on
     # school_id: with one, a prepared statement's generic plan can probe a code by scanning
-    # every tip of the school instead (see tipline.firsttext).
+    # every tip of the school instead (see tipline.intake.firsttext).
     __table_args__ = (UniqueConstraint("school_id", "code"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
@@ -87,6 +87,9 @@ class Message(Base):
     delivery_status: Mapped[str | None] = mapped_column(String(16))
 
     data_key: Mapped[DataKey | None] = relationship(lazy="joined")
+
+
+FORGOTTEN_AT_TWILIO = frozenset({"stored", "rejected"})  # final here: Twilio is asked to forget
 
 
 class Attachment(Base):

@@ -1,0 +1,335 @@
+"""Escalation: run each step of an alert exactly once, on time, whatever happens to Redis.
+
+The pattern is Grafana OnCall's, made to hold on SQLite too. An alert row carries its policy
+as it was when it fired, the next (round, step), its deadline and a token. Whoever runs a step
+(the timer job, the sweeper, the routing job) must, in one transaction:
+
+1. read the alert under a row lock (PostgreSQL; SQLite ignores FOR UPDATE) and find it open,
+   due, and carrying the caller's token;
+2. move it on with a compare-and-set UPDATE on (id, token, status, round, step), giving it a
+   new token and deadline: of two callers only one updates a row;
+3. insert the AlertStep (alert, round, step): a unique key, so even a caller that somehow got
+   past 2 cannot commit a second execution;
+4. add the step's messages to the outbox, and commit. Only then are send jobs and the next
+   timer enqueued; if that never happens, the sweeper finds the overdue deadline or the owed
+   messages in the database.
+
+A timer that fires twice, late, or after an ack therefore sends nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, lazyload
+
+from tipline.alerting.acks import new_ack_token
+from tipline.alerting.wording import email_text, sms_text, summary, tip_count, voice_summary
+from tipline.db import new_id
+from tipline.district.config import CHANNELS, DistrictConfig, StepConfig
+from tipline.district.oncall import match_policy, recipients_for_step
+from tipline.district.roster import current_district, overrides_at
+from tipline.district.sync import policy_steps
+from tipline.errors import UnknownSchool
+from tipline.models import Alert, AlertStep, Staff, Tip
+from tipline.outbox.messages import mark_skipped, queue_outbound
+from tipline.platform import queueing
+from tipline.platform.services import ALERTS_QUEUE, JobKind, Services
+from tipline.vault import audit
+from tipline.vault.keyring import Vault
+
+log = logging.getLogger(__name__)
+
+FALLBACK_WAIT = 300
+# rq schedules in whole seconds (it truncates), so a timer may fire up to 1 s before its
+# deadline; that early it still runs its step rather than waiting for another round trip.
+SLACK = timedelta(seconds=1)
+
+
+@dataclass
+class StepRun:
+    """What `run_step` did; the caller enqueues `outbound_ids` and the timer for `next_at`."""
+
+    alert_id: str
+    executed: bool = False
+    outbound_ids: list[str] = field(default_factory=list)
+    urgent: list[str] = field(default_factory=list)  # the SMS pages: sent ahead of the queue
+    next_at: datetime | None = None
+    token: str | None = None
+    early: bool = False
+
+
+# -- alerts ------------------------------------------------------------------------------------
+
+
+def open_alert(
+    session: Session,
+    district: DistrictConfig,
+    *,
+    tip: Tip,
+    severity: str,
+    category: str,
+    now: datetime,
+    incident_id: str | None = None,
+    reason: str = "new tip",
+) -> Alert:
+    """Add an alert due now, with a snapshot of the first matching policy (or the fallback)."""
+    school = tip.school
+    policy = match_policy(district, school.slug, severity, category)
+    if policy is None:
+        log.warning(
+            "no policy matches %s %s at %s (tip %s): paging the school's fallback %s",
+            severity,
+            category,
+            school.slug,
+            tip.code,
+            ", ".join(school.fallback),
+        )
+        channels = ["sms", "voice"] if severity == "critical" else ["sms"]
+        snapshot: dict[str, Any] = {
+            "name": "(fallback)",
+            "repeat": 0,
+            "steps": [
+                {"notify": list(school.fallback), "channels": channels, "wait": FALLBACK_WAIT}
+            ],
+        }
+    else:
+        snapshot = {"name": policy.name, "repeat": policy.repeat, "steps": policy_steps(policy)}
+    alert = Alert(
+        id=new_id(),
+        school_id=school.id,
+        tip_id=tip.id,
+        incident_id=incident_id,
+        severity=severity,
+        category=category,
+        policy=snapshot,
+        status="open",
+        round=0,
+        step=0,
+        next_at=now,
+        token=new_id(),
+        reason=reason[:120],
+        created_at=now,
+    )
+    session.add(alert)
+    return alert
+
+
+def _next(alert: Alert, now: datetime) -> tuple[int, int, datetime | None]:
+    steps = alert.policy["steps"]
+    wait = timedelta(seconds=int(steps[alert.step]["wait"]))
+    if alert.step + 1 < len(steps):
+        return alert.round, alert.step + 1, now + wait
+    if alert.round < int(alert.policy.get("repeat", 0)):
+        return alert.round + 1, 0, now + wait
+    return alert.round, len(steps), None  # the chain is over: nothing more is ever sent
+
+
+def run_step(
+    session: Session,
+    vault: Vault,
+    alert_id: str,
+    token: str,
+    now: datetime,
+    *,
+    public_url: str,
+    executed_by: str = "job",
+) -> StepRun:
+    """Run the alert's due step if `token` is still its token; see the module docstring."""
+    result = StepRun(alert_id)
+    alert = session.scalars(
+        select(Alert)
+        .where(Alert.id == alert_id)
+        .with_for_update(of=Alert)
+        .execution_options(populate_existing=True)
+    ).first()
+    if alert is None or alert.status != "open" or alert.token != token or alert.next_at is None:
+        session.rollback()
+        return result
+    if alert.next_at > now + SLACK:
+        result.early, result.next_at, result.token = True, alert.next_at, token
+        session.rollback()
+        return result
+    r, s, due = alert.round, alert.step, alert.next_at
+    nr, ns, next_at = _next(alert, now)
+    new_token = new_id()
+    moved = session.execute(
+        update(Alert)
+        .where(
+            Alert.id == alert_id,
+            Alert.token == token,
+            Alert.status == "open",
+            Alert.round == r,
+            Alert.step == s,
+        )
+        .values(token=new_token, round=nr, step=ns, next_at=next_at)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        return result
+    row = AlertStep(
+        alert_id=alert_id,
+        round=r,
+        step=s,
+        due_at=due,
+        executed_at=now,
+        executed_by=executed_by,
+        recipients=[],
+    )
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        log.info("alert %s round %d step %d already ran; nothing sent", alert_id, r, s)
+        return result
+    ids, names, fallback = _page(session, vault, alert, (r, s), now, public_url)
+    result.urgent = [i for i, channel in ids if channel == "sms"]
+    row.recipients, row.used_fallback = names, fallback
+    audit.record(
+        session,
+        "system",
+        "alert.step",
+        alert.tip_id,
+        alert=alert_id,
+        round=r,
+        step=s,
+        recipients=names,
+        late_s=round((now - due).total_seconds(), 1),
+    )
+    session.commit()
+    log.info(
+        "alert %s %s round %d step %d paged %s (%.1fs after due)",
+        alert.tip.code,
+        alert.school.slug,
+        r,
+        s,
+        ", ".join(names) or "nobody",
+        (now - due).total_seconds(),
+    )
+    result.executed, result.outbound_ids = True, [i for i, _ in ids]
+    result.next_at, result.token = next_at, (new_token if next_at else None)
+    return result
+
+
+def _page(
+    session: Session,
+    vault: Vault,
+    alert: Alert,
+    at: tuple[int, int],
+    now: datetime,
+    public_url: str,
+) -> tuple[list[tuple[str, str]], list[str], bool]:
+    """Queue the step's messages: every channel at once, SMS first (fastest to arrive)."""
+    raw = alert.policy["steps"][at[1]]
+    step = StepConfig(tuple(raw["notify"]), tuple(raw["channels"]), timedelta(0))
+    try:
+        found, fallback = recipients_for_step(
+            current_district(session),
+            alert.school.slug,
+            step,
+            now,
+            overrides_at(session, alert.school_id, now),
+        )
+    except UnknownSchool:
+        found, fallback = [], False
+    if fallback:
+        log.warning(
+            "alert %s: %s reaches nobody now; paging the fallback",
+            alert.tip.code,
+            ", ".join(step.notify),
+        )
+    if not found:
+        log.error(
+            "alert %s round %d step %d: nobody to page at %s",
+            alert.tip.code,
+            *at,
+            alert.school.slug,
+        )
+    staff = {
+        s.key: s
+        for s in session.scalars(
+            select(Staff)
+            .where(Staff.key.in_([r.staff for r in found]))
+            .options(lazyload(Staff.schools))
+        )
+    }
+    count = tip_count(session, alert)
+    text = None
+    if alert.school.alert_text != "link":
+        text = vault.get_text(alert.tip, "body") if alert.tip.data_key else None
+    ids: list[tuple[str, str]] = []
+    for channel in (c for c in CHANNELS if c in step.channels):
+        for recipient in found:
+            member = staff.get(recipient.staff)
+            if member is None or not member.active:
+                continue
+            token, token_hash = new_ack_token() if channel != "voice" else ("", None)
+            link = f"{public_url}/ack/{token}"
+            body: str | None
+            if channel == "sms":
+                body, line = sms_text(alert, count, text, link), summary(alert, count)
+            elif channel == "voice":
+                body, line = None, voice_summary(alert)
+            else:
+                body, line = email_text(alert, count, text, link), summary(alert, count)
+            msg = queue_outbound(
+                session,
+                vault,
+                channel=channel,
+                purpose="alert",
+                to_label=member.key,
+                summary=line,
+                body=body,
+                now=now,
+                tip_id=alert.tip_id,
+                staff_id=member.id,
+                alert=alert,
+                round_step=at,
+                critical=alert.severity == "critical",
+                from_number=alert.school.sms_number,
+                ack_token_hash=token_hash,
+            )
+            address = member.email if channel == "email" else member.phone
+            if not address:
+                mark_skipped(msg, f"no {'email' if channel == 'email' else 'phone'}", now)
+            else:
+                ids.append((msg.id, channel))
+    return ids, [r.staff for r in found], fallback
+
+
+def due(
+    session: Session, now: datetime, grace: timedelta, limit: int = 100
+) -> list[tuple[str, str]]:
+    """(alert id, token) of open alerts whose next step is overdue by more than `grace`."""
+    rows = session.execute(
+        select(Alert.id, Alert.token)
+        .where(Alert.status == "open", Alert.next_at <= now - grace)
+        .order_by(Alert.next_at)
+        .limit(limit)
+    ).all()
+    return [(str(a), str(t)) for a, t in rows]
+
+
+def enqueue_timer(svc: Services, alert_id: str, token: str, at: datetime) -> bool:
+    """Schedule the alert's next step on rq; False when Redis is down (the sweeper runs it)."""
+    return queueing.attempt(
+        svc,
+        lambda: svc.queue(ALERTS_QUEUE).enqueue_at(
+            at,
+            svc.job(JobKind.ESCALATE),
+            alert_id,
+            token,
+            job_id=f"esc-{alert_id}-{token}-{new_id()[:6]}",
+            result_ttl=0,
+            failure_ttl=86400,
+            at_front=True,  # a due step goes ahead of jobs queued meanwhile
+        ),
+        f"alert {alert_id}'s next step waits for the sweeper",
+    )

@@ -1,0 +1,112 @@
+"""Route a stored tip: place it in an incident and, when that pages, open an alert."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from tipline.alerting import escalation, incidents
+from tipline.district import roster
+from tipline.models import School, Tip
+from tipline.outbox import messages
+from tipline.triage import RuleSet
+from tipline.vault import audit
+from tipline.vault.keyring import Vault
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Routed:
+    code: str
+    alert_id: str | None  # an alert opened now
+    reason: str
+    first_step: escalation.StepRun | None = None  # its first step, run with the routing
+
+
+def route_tip(
+    session: Session,
+    vault: Vault,
+    rules: RuleSet,
+    tip_id: str,
+    now: datetime,
+    *,
+    public_url: str,
+) -> Routed | None:
+    """Clear the tip's outbox mark once and route it; None when someone else already did.
+
+    An alert opened here runs its first step in the same transaction (`public_url` goes into
+    its links): the tip is routed and its first page queued together, or neither is.
+
+    Idempotent: the mark is cleared by a compare-and-set UPDATE, so of a job, its duplicate
+    and the sweeper, exactly one routes. That UPDATE is also this transaction's first write,
+    which on SQLite takes the database's write lock; on PostgreSQL the school row is locked.
+    Either way tips of one school are placed into incidents one at a time.
+    """
+    cleared = session.execute(
+        update(Tip)
+        .where(Tip.id == tip_id, Tip.needs_routing.is_(True))
+        .values(needs_routing=False, routed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if cleared.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        return None
+    tip = session.get(Tip, tip_id, populate_existing=True)
+    assert tip is not None  # noqa: S101 - the UPDATE just matched it
+    session.scalars(select(School.id).where(School.id == tip.school_id).with_for_update()).first()
+    placement = incidents.place_tip(session, vault, rules, tip, now)
+    incident = placement.incident
+    alert = None
+    if placement.page:
+        if placement.previous_alert:
+            messages.close_alert(session, placement.previous_alert, "superseded", now)
+        severity = incident.severity
+        category = incident.category if severity != tip.severity else tip.category
+        alert = escalation.open_alert(
+            session,
+            roster.current_district(session),
+            tip=tip,
+            severity=severity,
+            category=category,
+            now=now,
+            incident_id=incident.id,
+            reason=placement.reason,
+        )
+        session.flush()
+        incident.alert_id = alert.id
+    audit.record(
+        session,
+        "system",
+        "tip.routed",
+        tip.id,
+        code=tip.code,
+        incident_tips=incident.tip_count,
+        paged=placement.page,
+        reason=placement.reason,
+    )
+    if alert is None:
+        session.commit()
+        log.info(
+            "tip %s joined an incident at %s (%d tips); no new page",
+            tip.code,
+            tip.school.slug,
+            incident.tip_count,
+        )
+        return Routed(tip.code, None, placement.reason)
+    log.info(
+        "tip %s (%s %s) at %s pages: %s",
+        tip.code,
+        alert.severity,
+        alert.category,
+        tip.school.slug,
+        placement.reason,
+    )
+    run = escalation.run_step(
+        session, vault, alert.id, alert.token, now, public_url=public_url, executed_by="route"
+    )
+    return Routed(tip.code, alert.id, placement.reason, run)

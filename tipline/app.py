@@ -1,0 +1,106 @@
+"""The application factory: settings, extensions, services, blueprints, error pages."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from tipline.settings import Settings, load_settings
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings | Mapping[str, str] | None = None, **overrides: Any) -> Flask:
+    """Application factory. `settings` defaults to the process environment."""
+    if settings is None:
+        settings = load_settings(os.environ)
+    elif not isinstance(settings, Settings):
+        settings = load_settings(settings)
+
+    from tipline import models  # noqa: F401, PLC0415 - registers the tables on the metadata
+    from tipline.extensions import csrf, db, login_manager, migrate  # noqa: PLC0415
+    from tipline.platform.services import install_services  # noqa: PLC0415
+
+    app = Flask(__name__, instance_path=str(settings.instance_path))
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SQLALCHEMY_DATABASE_URI=settings.database_url,
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings.database_url),
+        MAX_CONTENT_LENGTH=8 * 1024 * 1024,
+        MAX_FORM_MEMORY_SIZE=2 * 1024 * 1024,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
+        WTF_CSRF_TIME_LIMIT=None,
+        TIPLINE_SETTINGS=settings,
+    )
+    app.config.update(overrides)
+    _configure_logging(settings.log_level)
+    from tipline.web.twiliohooks import SessionInterface  # noqa: PLC0415
+
+    app.session_interface = SessionInterface()
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=_migrations_dir())
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    install_services(app, settings)
+    _register_blueprints(app)
+    from tipline.web.errorpages import register_error_pages  # noqa: PLC0415
+
+    register_error_pages(app)
+    from tipline.web.sms.fastpath import InboundFastPath  # noqa: PLC0415
+
+    app.wsgi_app = InboundFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from tipline.web.ackpage.views import bp as ackpage_bp  # noqa: PLC0415
+    from tipline.web.admin.views import bp as admin_bp  # noqa: PLC0415
+    from tipline.web.ops.views import bp as ops_bp  # noqa: PLC0415
+    from tipline.web.report.views import bp as report_bp  # noqa: PLC0415
+    from tipline.web.sms.views import bp as sms_bp  # noqa: PLC0415
+    from tipline.web.voice.views import bp as voice_bp  # noqa: PLC0415
+
+    app.register_blueprint(ops_bp)
+    app.register_blueprint(sms_bp)
+    app.register_blueprint(report_bp)
+    app.register_blueprint(admin_bp)
+    app.register_blueprint(voice_bp)
+    app.register_blueprint(ackpage_bp)
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        # WAL lets the worker read while the web process writes; busy_timeout waits on locks.
+        return {"connect_args": {"timeout": 15}, "hide_parameters": True}
+    # No pre-ping: it cost a round trip on every checkout. A connection the server dropped
+    # fails its first statement instead; SQLAlchemy then invalidates the whole pool, so only
+    # that one request gets a 500 (Twilio retries it per the webhook's fallback settings, and
+    # the replay key makes a retry safe). pool_size covers `serve --threads` up to 5 without
+    # waiting; overflow absorbs the CLI and bursts.
+    # hide_parameters: an exception's text never carries a value (sealed blobs, keyed hashes,
+    # staff emails), only the statement.
+    return {"pool_pre_ping": False, "pool_size": 5, "max_overflow": 5, "hide_parameters": True}
+
+
+def _migrations_dir() -> str:
+    return os.path.join(os.path.dirname(__file__), "migrations")
+
+
+def _configure_logging(level: str) -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("tipline").setLevel(level)
+    logging.getLogger("workers").setLevel(level)
+    # Werkzeug's access log prints client IPs and paths; tip routes must never log IPs.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    # At DEBUG urllib3 logs every request line: a Twilio media URL names the student's message.
+    logging.getLogger("urllib3").setLevel(logging.WARNING)

@@ -1,0 +1,255 @@
+"""MMS attachments: the worker fetches, checks, strips, seals, then deletes them at Twilio.
+
+The sealed media URL is kept until Twilio has forgotten the media (or the URL was never
+Twilio's): a delete that fails is tried again, backing off, by the same job the sweeper
+re-enqueues for pending downloads, for up to GIVE_UP_AFTER.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from datetime import UTC, datetime, timedelta
+
+from redis.exceptions import RedisError
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from tipline.db import utcnow
+from tipline.intake import web
+from tipline.models import FORGOTTEN_AT_TWILIO, Attachment
+from tipline.outbox import twilio_api
+from tipline.platform.services import Services
+from tipline.vault import audit
+from tipline.vault.crypto import CryptoError
+
+log = logging.getLogger(__name__)
+
+MAX_BYTES = web.MAX_ATTACHMENT  # the web form's limit
+GIVE_UP_AFTER = timedelta(hours=24)  # Twilio down longer than this: stop retrying, say so
+# After a transient failure Twilio is asked again only after a growing wait (30 s, 1 min, 2 min,
+# ... 15 min), however often the job runs meanwhile: the sweeper re-enqueues every pending
+# attachment on each pass, and that must not become a request to Twilio every two seconds.
+RETRY_FIRST = timedelta(seconds=30)
+RETRY_MAX = timedelta(minutes=15)
+_RETRY_KEY = "tipline:media-retry:"  # + attachment id: a Redis hash {attempts, not_before}
+_DELETE_KEY = "tipline:media-delete-retry:"  # the same, for the delete at Twilio
+
+
+def sniff(data: bytes) -> str | None:
+    """The accepted type the bytes really are (never the type anyone declared); else None."""
+    return web.sniff(data)
+
+
+def fetch_and_store(
+    session: Session, services: Services, attachment_id: str, now: datetime | None = None
+) -> str:
+    """Download a pending attachment from Twilio, seal it, and return its status.
+
+    Idempotent: only a `pending` attachment is fetched, and the result is written under a row
+    lock after a second look, so a duplicate job or a sweeper re-enqueue changes nothing.
+    Statuses: stored | rejected (type, size, URL outside Twilio, not a decodable image) |
+    unavailable (console mode, shredded) | failed (Twilio refused, or kept failing for a day) |
+    pending (retry later, not before `retry_at`). Once stored, or rejected for its bytes (type,
+    size, not decodable), the media is deleted at Twilio.
+    """
+    now = now or utcnow()
+    att = session.get(Attachment, attachment_id)
+    if att is not None and att.status in FORGOTTEN_AT_TWILIO and att._source is not None:
+        return _retry_delete(session, services, att, now)
+    if att is None or att.status != "pending":
+        return att.status if att is not None else "missing"
+    if not services.settings.twilio_enabled:
+        return _finish(session, attachment_id, "unavailable", "console mode")
+    try:
+        url = services.vault.get_text(att, "source") or ""
+    except CryptoError:
+        return _finish(session, attachment_id, "unavailable", "shredded")
+    age = now - att.created_at
+    session.rollback()  # no transaction stays open across the download
+    not_before = retry_at(services, attachment_id)
+    if not_before is not None and now < not_before:
+        return "pending"  # backing off after Twilio trouble
+    return _fetch(session, services, attachment_id, url, age, now)
+
+
+def _fetch(
+    session: Session,
+    services: Services,
+    attachment_id: str,
+    url: str,
+    age: timedelta,
+    now: datetime,
+) -> str:
+    """Download, store, then delete at Twilio; or record the wait before the next try."""
+    media = _download(session, services, attachment_id, url, age)
+    if media == "pending":
+        _back_off(services, attachment_id, now)
+        return media
+    _forget(services, attachment_id)
+    if isinstance(media, str):
+        return media
+    status = _store(session, services, attachment_id, media.data)
+    if status in FORGOTTEN_AT_TWILIO:  # kept here, or of no use to anyone: Twilio forgets it
+        _delete_at_twilio(session, services, attachment_id, url, now)
+    return status
+
+
+def _retry_delete(session: Session, services: Services, att: Attachment, now: datetime) -> str:
+    """Ask Twilio again to forget media whose delete failed; the status stays as it is."""
+    attachment_id, status, age = att.id, att.status, now - att.created_at
+    try:
+        url = services.vault.get_text(att, "source") or ""
+    except CryptoError:
+        url = ""  # shredded: nothing left to ask about
+    session.rollback()
+    not_before = retry_at(services, attachment_id, _DELETE_KEY)
+    if url and (not_before is None or now >= not_before):
+        _delete_at_twilio(session, services, attachment_id, url, now)
+    elif not url:
+        _drop_source(session, attachment_id)
+    if age > GIVE_UP_AFTER and _source_kept(session, attachment_id):
+        _drop_source(session, attachment_id)
+        log.error(
+            "attachment %s: Twilio refused to delete its media for %s; delete the message's "
+            "media in the Twilio console",
+            attachment_id,
+            GIVE_UP_AFTER,
+        )
+    return status
+
+
+def retry_at(services: Services, attachment_id: str, prefix: str = _RETRY_KEY) -> datetime | None:
+    """When Twilio may be asked for this attachment again; None when there is no wait."""
+    try:
+        raw = services.redis.hget(prefix + attachment_id, "not_before")
+    except (RedisError, OSError):
+        return None  # without Redis the job does not run either; the sweeper brings it back
+    if raw is None:
+        return None
+    return datetime.fromtimestamp(float(raw), UTC)
+
+
+def _back_off(
+    services: Services, attachment_id: str, now: datetime, prefix: str = _RETRY_KEY
+) -> None:
+    key = prefix + attachment_id
+    try:
+        attempts = int(services.redis.hincrby(key, "attempts", 1))
+        wait = min(RETRY_FIRST * 2 ** min(attempts - 1, 16), RETRY_MAX)
+        services.redis.hset(key, "not_before", str((now + wait).timestamp()))
+        services.redis.expire(key, GIVE_UP_AFTER + RETRY_MAX)
+    except (RedisError, OSError) as e:
+        log.warning("attachment %s: backoff not recorded (%s)", attachment_id, type(e).__name__)
+
+
+def _forget(services: Services, attachment_id: str, prefix: str = _RETRY_KEY) -> None:
+    with contextlib.suppress(RedisError, OSError):  # else the key expires on its own
+        services.redis.delete(prefix + attachment_id)
+
+
+def _delete_at_twilio(
+    session: Session, services: Services, attachment_id: str, url: str, now: datetime
+) -> None:
+    """Ask Twilio to forget the media, then the URL; a failure is logged and tried again later
+    (the status stays as it is)."""
+    try:
+        twilio_api.delete_media(services.settings, url)
+    except twilio_api.MediaError as e:
+        # Never the URL: it names the message whose logs hold the student's number.
+        if e.final:  # not Twilio's URL, or a refusal that will not change: nothing to retry
+            log.warning("attachment %s: media not deleted at Twilio (%s)", attachment_id, e.reason)
+            _drop_source(session, attachment_id)
+        else:
+            log.warning(
+                "attachment %s: media not deleted at Twilio (%s); will retry",
+                attachment_id,
+                e.reason,
+            )
+            _back_off(services, attachment_id, now, _DELETE_KEY)
+    else:
+        log.info("attachment %s: media deleted at Twilio", attachment_id)
+        _forget(services, attachment_id, _DELETE_KEY)
+        _drop_source(session, attachment_id)
+
+
+def _drop_source(session: Session, attachment_id: str) -> None:
+    """The URL names the message whose Twilio logs hold the student's number: once Twilio has
+    forgotten the media (or it was never Twilio's), nothing here needs it."""
+    session.execute(
+        update(Attachment).where(Attachment.id == attachment_id).values({Attachment._source: None})
+    )
+    session.commit()
+
+
+def _source_kept(session: Session, attachment_id: str) -> bool:
+    kept = session.scalar(
+        select(Attachment._source.is_not(None)).where(Attachment.id == attachment_id)
+    )
+    session.rollback()
+    return bool(kept)
+
+
+def _store(session: Session, services: Services, attachment_id: str, data: bytes) -> str:
+    """Seal accepted bytes under the attachment's own key, if nobody did it meanwhile."""
+    try:
+        # The web form's checks, before the row lock: decoding a large photo takes a moment.
+        # GPS, phone model and time in EXIF/XMP must never be sealed with the picture, nor an
+        # author with a PDF (a HEIC becomes a JPEG and is stored under that type).
+        data, content_type = web.prepare_attachment(data)
+    except web.AttachmentRejected as e:
+        return _finish(session, attachment_id, "rejected", e.reason)
+    att = _lock(session, attachment_id)
+    if att is None or att.status != "pending":
+        session.rollback()
+        return att.status if att is not None else "missing"
+    att.content_type = content_type
+    att.size = len(data)
+    services.vault.put(att, "content", data)
+    att.status = "stored"  # the URL stays until Twilio has forgotten the media
+    audit.record(session, "system", "attachment.stored", att.tip_id, content_type=content_type)
+    session.commit()
+    log.info("attachment %s stored (%s, %d bytes)", attachment_id, content_type, len(data))
+    return "stored"
+
+
+def _download(
+    session: Session, services: Services, attachment_id: str, url: str, age: timedelta
+) -> twilio_api.Media | str:
+    """The media, or the status the attachment was left in."""
+    try:
+        return twilio_api.fetch_media(services.settings, url, MAX_BYTES)
+    except twilio_api.MediaError as e:
+        if e.reason == "size":  # a Twilio URL that served too much: no use keeping it there
+            status = _finish(session, attachment_id, "rejected", e.reason)
+            if status == "rejected":
+                _delete_at_twilio(session, services, attachment_id, url, utcnow())
+            return status
+        if e.reason in {"origin", "redirect"}:  # not at Twilio, or sent somewhere no request goes
+            return _finish(session, attachment_id, "rejected", e.reason)
+        if e.final or age > GIVE_UP_AFTER:
+            return _finish(session, attachment_id, "failed", e.reason)
+        log.warning("attachment %s: download failed (%s); will retry", attachment_id, e.reason)
+        return "pending"
+
+
+def _lock(session: Session, attachment_id: str) -> Attachment | None:
+    return session.scalars(
+        select(Attachment)
+        .where(Attachment.id == attachment_id)
+        .with_for_update(of=Attachment)
+        .execution_options(populate_existing=True)
+    ).first()
+
+
+def _finish(session: Session, attachment_id: str, status: str, reason: str) -> str:
+    """Record a final status other than stored; the sweeper stops re-enqueueing it."""
+    att = _lock(session, attachment_id)
+    if att is None or att.status != "pending":
+        session.rollback()
+        return att.status if att is not None else "missing"
+    att.status = status
+    audit.record(session, "system", f"attachment.{status}", att.tip_id, reason=reason)
+    session.commit()
+    log.info("attachment %s %s (%s)", attachment_id, status, reason)
+    return status

@@ -1,0 +1,232 @@
+"""The one module that talks to Twilio's REST API (and to SMTP): sends, calls, look-ups.
+
+Every failure is sorted into one of three kinds, because that decides whether a retry may
+send a second message:
+
+- `Transient`: Twilio answered and created nothing (429, 5xx), or the connection was never
+  made. Safe to retry.
+- `Ambiguous`: the request left this process and no answer came back (read timeout, connection
+  dropped mid-request). Twilio may have created the message. Twilio's Messages API takes no
+  idempotency key, so before trying again the caller asks Twilio (`find_sms`/`find_call`)
+  whether a message to that number from that number with that body exists since the attempt
+  began, and adopts its SID if so. Only when the look-up says no, or cannot answer, is the
+  message sent again: for a life-safety page a duplicate is a nuisance, a missing one is not.
+- `Final`: never retry (21610: the recipient opted out; an invalid number; bad credentials).
+
+Console mode (no Twilio credentials) prints one line per message and never the body.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from typing import Any, TextIO
+from urllib.parse import unquote, urlsplit
+
+from tipline.settings import Settings
+
+log = logging.getLogger(__name__)
+# twilio's HTTP client logs query strings (a `To` number) at INFO: keep it to warnings.
+_http_log = logging.getLogger("tipline.outbox.notifier.http")
+_http_log.setLevel(logging.WARNING)
+
+TIMEOUT = 10.0  # seconds for one Twilio request; well inside a send job's own timeout
+OPTED_OUT = "21610"
+LOOKBACK = 20  # recent messages to one number checked after an ambiguous attempt
+SKEW = timedelta(minutes=1)  # clock difference allowed between this host and Twilio
+_FINAL_CODES = {OPTED_OUT, "21211", "21614", "21408", "21612", "21606", "20003", "20404"}
+
+
+class SendError(Exception):
+    """A send that did not go through; `code` is Twilio's error code when there is one."""
+
+    def __init__(self, message: str, code: str | None = None, http_status: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.http_status = http_status
+
+
+class Transient(SendError):
+    """Nothing was created: retry with backoff."""
+
+
+class Ambiguous(SendError):
+    """Maybe created: look it up before sending again."""
+
+
+class Final(SendError):
+    """Will not work by retrying."""
+
+
+@dataclass(frozen=True)
+class Sent:
+    sid: str | None  # None for email: SMTP gives no id worth keeping unique
+    status: str
+
+
+def _classify(exc: Exception) -> SendError:  # noqa: PLR0911 - one answer per kind
+    """Map a twilio/requests/smtplib exception onto Transient, Ambiguous or Final."""
+    import requests  # noqa: PLC0415 - twilio depends on it
+
+    status = getattr(exc, "status", None)
+    if isinstance(status, int):  # TwilioRestException
+        code = getattr(exc, "code", None)
+        code_s = None if code is None else str(code)
+        if status == 429 or status >= 500:
+            return Transient(f"twilio answered {status}", code_s, status)
+        if code_s in _FINAL_CODES or 400 <= status < 500:
+            return Final(f"twilio refused ({status}, error {code_s})", code_s, status)
+        return Transient(f"twilio answered {status}", code_s, status)
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return Transient("connect timeout")
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        if "NewConnectionError" in repr(exc) or "Connection refused" in str(exc):
+            return Transient("connection refused")
+        return Ambiguous(f"connection lost ({type(exc).__name__})")
+    if isinstance(exc, requests.exceptions.Timeout):
+        return Ambiguous("read timeout")
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return Final("recipient refused by the mail server")
+    if isinstance(exc, smtplib.SMTPResponseException) and 500 <= exc.smtp_code < 600:
+        return Final(f"mail server refused ({exc.smtp_code})")
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return Ambiguous("mail server disconnected")
+    if isinstance(exc, smtplib.SMTPException | OSError):
+        return Transient(f"mail server unavailable ({type(exc).__name__})")
+    return Ambiguous(f"unexpected {type(exc).__name__}")
+
+
+def _recent(created: Any, since: datetime) -> bool:
+    return isinstance(created, datetime) and created >= since - SKEW
+
+
+@dataclass
+class Notifier:
+    """Sends through Twilio (or prints, in console mode) and SMTP; built once per process."""
+
+    settings: Settings
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    timeout: float = TIMEOUT
+    _client: Any = None
+
+    @property
+    def console(self) -> bool:
+        return not self.settings.twilio_enabled
+
+    @property
+    def email_enabled(self) -> bool:
+        return self.settings.smtp_url is not None
+
+    def client(self) -> Any:
+        if self._client is None:
+            from twilio.http.http_client import TwilioHttpClient  # noqa: PLC0415
+            from twilio.rest import Client  # noqa: PLC0415
+
+            client = Client(
+                self.settings.twilio_account_sid,
+                self.settings.twilio_auth_token,
+                http_client=TwilioHttpClient(timeout=self.timeout, logger=_http_log),
+            )
+            client.api.base_url = self.settings.twilio_api_base_url
+            self._client = client
+        return self._client
+
+    def close(self) -> None:
+        """Close the pooled HTTP connections (tests, and a worker shutting down)."""
+        if self._client is not None:
+            session = getattr(self._client.http_client, "session", None)
+            if session is not None:
+                session.close()
+            self._client = None
+
+    def print_line(self, line: str) -> None:
+        """Console mode's one line per message (the caller never passes a body)."""
+        self.out.write(line + "\n")
+        self.out.flush()
+
+    # -- Twilio ------------------------------------------------------------------------------
+    def sms(
+        self, *, to: str, from_: str, body: str, status_callback: str, validity: int | None
+    ) -> Sent:
+        kwargs: dict[str, Any] = {"to": to, "from_": from_, "body": body}
+        kwargs["status_callback"] = status_callback
+        if validity:
+            kwargs["validity_period"] = validity
+        try:
+            msg = self.client().messages.create(**kwargs)
+        except Exception as e:
+            raise _classify(e) from None
+        return Sent(str(msg.sid), str(msg.status or "queued"))
+
+    def call(self, *, to: str, from_: str, url: str, status_callback: str) -> Sent:
+        try:
+            call = self.client().calls.create(
+                to=to,
+                from_=from_,
+                url=url,
+                status_callback=status_callback,
+                timeout=30,  # ring time before no-answer
+            )
+        except Exception as e:
+            raise _classify(e) from None
+        return Sent(str(call.sid), str(call.status or "queued"))
+
+    def find_sms(self, *, to: str, from_: str, body: str, since: datetime) -> list[str]:
+        """SIDs of messages with this body to `to` from `from_` created since `since` (less a
+        minute of clock skew), newest first; [] when there are none or Twilio cannot say.
+
+        Not filtered by DateSent: a message still queued has none.
+        """
+        try:
+            return [
+                str(m.sid)
+                for m in self.client().messages.list(to=to, from_=from_, limit=LOOKBACK)
+                if m.body == body and _recent(m.date_created, since)
+            ]
+        except Exception as e:  # a look-up that fails is a "don't know": the caller resends
+            log.warning("message look-up failed (%s); treating as not sent", type(e).__name__)
+            return []
+
+    def find_call(self, *, to: str, from_: str, since: datetime) -> list[str]:
+        """SIDs of calls to `to` from `from_` created since `since`, newest first."""
+        try:
+            return [
+                str(c.sid)
+                for c in self.client().calls.list(to=to, from_=from_, limit=LOOKBACK)
+                if _recent(c.date_created, since)
+            ]
+        except Exception as e:
+            log.warning("call look-up failed (%s); treating as not placed", type(e).__name__)
+            return []
+
+    # -- email -------------------------------------------------------------------------------
+    def email(self, *, to: str, subject: str, body: str) -> Sent:
+        """Send through TIPLINE_SMTP_URL: smtp://user:pass@host:port (STARTTLS) or smtps://."""
+        url = self.settings.smtp_url
+        if url is None:
+            raise Final("email is not configured (TIPLINE_SMTP_URL)")
+        parts = urlsplit(url)
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = self.settings.mail_from, to, subject
+        msg.set_content(body)
+        host = parts.hostname or "localhost"
+        try:
+            smtp: smtplib.SMTP
+            if parts.scheme == "smtps":
+                smtp = smtplib.SMTP_SSL(host, parts.port or 465, timeout=self.timeout)
+            else:
+                smtp = smtplib.SMTP(host, parts.port or 25, timeout=self.timeout)
+            with smtp:
+                if parts.scheme == "smtp+starttls" or (parts.scheme == "smtp" and parts.username):
+                    smtp.starttls(context=ssl.create_default_context())
+                if parts.username:
+                    smtp.login(unquote(parts.username), unquote(parts.password or ""))
+                smtp.send_message(msg)
+        except Exception as e:
+            raise _classify(e) from None
+        return Sent(None, "sent")

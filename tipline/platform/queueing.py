@@ -1,0 +1,139 @@
+"""Hand-offs to the worker queue: enqueue after commit, never lose the tip if Redis is down.
+
+A request hands a new tip over with one LPUSH of its id (`hand_off_route`): an rq enqueue
+costs several times that (a job hash, a pipeline, pickling) and the webhook must stay lean.
+The worker's dispatcher (`dispatch_handoffs`) turns each id into the routing job within
+milliseconds. On PostgreSQL a first text's one statement (`tipline.intake.firsttext`) does without
+even that: it NOTIFYs ROUTE_CHANNEL, which the server delivers at commit to every worker
+listening (`dispatch_notifications`). Whatever is lost on the way is still marked
+`needs_routing` in the database, and the sweeper routes it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+
+from psycopg import Notify
+from redis.exceptions import RedisError
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+
+from tipline.platform.services import ALERTS_QUEUE, DEFAULT_QUEUE, JobKind, Services
+
+log = logging.getLogger(__name__)
+
+ACTIVE_JOB = frozenset({"queued", "scheduled", "started", "deferred"})  # rq states still to run
+HANDOFF_KEY = "tipline:route-handoff"  # a Redis list of tip ids waiting for their routing job
+DISPATCH_BATCH = 100
+ROUTE_CHANNEL = "tipline_route"  # PostgreSQL NOTIFY channel; the payload is a tip id
+CLAIM_PREFIX = "tipline:route-notified:"  # one worker of several turns a notification into a job
+CLAIM_TTL = 300
+
+
+def hand_off_route(svc: Services, tip_id: str, code: str = "") -> bool:
+    """Tell the workers a committed tip needs routing; False (and a log line) if Redis is down."""
+    return attempt(
+        svc,
+        lambda: svc.redis.lpush(HANDOFF_KEY, tip_id),
+        f"tip {code or tip_id} stays marked for the sweeper",
+    )
+
+
+def dispatch_handoffs(svc: Services, enqueue: Callable[[str], object], wait: float = 0) -> int:
+    """Pass handed-off tip ids to `enqueue`, oldest first; how many there were.
+
+    With `wait`, blocks up to that many seconds for the first one. Redis errors propagate:
+    the caller decides how long to wait before trying again.
+    """
+    ids: list[bytes | str] = []
+    if wait > 0:
+        first = svc.redis.brpop([HANDOFF_KEY], timeout=wait)
+        if first is None:
+            return 0
+        ids.append(first[1])
+    more = svc.redis.rpop(HANDOFF_KEY, DISPATCH_BATCH)
+    if isinstance(more, list):
+        ids.extend(more)
+    for raw in ids:
+        enqueue(raw.decode() if isinstance(raw, bytes) else raw)
+    return len(ids)
+
+
+def dispatch_notifications(
+    svc: Services, notifies: Iterable[Notify], enqueue: Callable[[str], object]
+) -> int:
+    """Pass the tip ids notified on ROUTE_CHANNEL to `enqueue`; how many this worker claimed.
+
+    Every listening worker hears every notification; a Redis claim lets exactly one of them
+    enqueue. Redis errors propagate: the tip stays marked and the sweeper routes it.
+    """
+    claimed = 0
+    for note in notifies:
+        if note.channel != ROUTE_CHANNEL:
+            continue
+        if svc.redis.set(CLAIM_PREFIX + note.payload, 1, nx=True, ex=CLAIM_TTL):
+            enqueue(note.payload)
+            claimed += 1
+    return claimed
+
+
+def enqueue_route_tip(svc: Services, tip_id: str, code: str = "") -> bool:
+    """Queue the routing job for a committed tip; False (and a log line) when Redis is down.
+
+    The tip's `needs_routing` mark is already committed, so the worker's sweeper routes it
+    once Redis is back: nothing is lost, it is only later.
+    """
+    return attempt(
+        svc,
+        lambda: svc.queue(ALERTS_QUEUE).enqueue(
+            svc.job(JobKind.ROUTE_TIP),
+            tip_id,
+            job_id=f"route-{tip_id}",
+            result_ttl=0,
+            failure_ttl=86400,
+        ),
+        f"tip {code or tip_id} stays marked for the sweeper",
+    )
+
+
+def enqueue_fetch_media(svc: Services, attachment_id: str) -> bool:
+    """Queue the worker's download of an MMS attachment from Twilio."""
+    return attempt(
+        svc,
+        lambda: svc.queue(DEFAULT_QUEUE).enqueue(
+            svc.job(JobKind.FETCH_MEDIA),
+            attachment_id,
+            job_id=f"media-{attachment_id}",
+            failure_ttl=86400,
+        ),
+        f"attachment {attachment_id} waits for the sweeper",
+    )
+
+
+def job_is_live(svc: Services, job_id: str) -> bool:
+    """True while rq still has the job to run (queued, scheduled, running); Redis errors
+    propagate to the caller."""
+    try:
+        job = Job.fetch(job_id, connection=svc.redis)
+    except NoSuchJobError:
+        return False
+    return job.get_status(refresh=False) in ACTIVE_JOB
+
+
+def attempt(svc: Services, push: Callable[[], object], waits: str) -> bool:
+    """One push to Redis; False, and a log line saying what waits, when Redis is down.
+
+    After a failure Redis is left alone for a few seconds (`Services.redis_resting`): a
+    Redis that hangs would otherwise cost every hand-off its whole socket timeout.
+    """
+    if svc.redis_resting():
+        log.warning("queue unavailable (resting after a failure); %s", waits)
+        return False
+    try:
+        push()
+    except (RedisError, OSError) as e:
+        svc.redis_failed()
+        log.warning("queue unavailable (%s); %s", type(e).__name__, waits)
+        return False
+    return True

@@ -1,0 +1,3 @@
+"""What staff may see and do: access by role and school, casework on a tip (reply, status,
+assignment, notes, reclassification), accounts and sign-in, dashboard figures, corrections.
+"""

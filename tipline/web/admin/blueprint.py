@@ -1,0 +1,90 @@
+"""The admin blueprint: login required everywhere but sign-in, and strict response headers."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Response, abort, request, session
+from flask.blueprints import BlueprintSetupState
+from flask_login import current_user, login_user
+
+from tipline.extensions import dbsession, login_manager
+from tipline.models import Tip, User
+from tipline.staff import access
+from tipline.staff.signin import password_fingerprint
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+MAX_SESSION_SECONDS = 12 * 3600  # a stolen cookie is worth a working day at most
+PUBLIC_ENDPOINTS = frozenset({"admin.login", "admin.totp"})
+# No script at all, no third-party origin, no framing: the admin pages are forms and links.
+CSP = (
+    "default-src 'none'; script-src 'none'; style-src 'self'; img-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+@bp.record_once
+def _configure_login(_state: BlueprintSetupState) -> None:
+    login_manager.login_view = "admin.login"
+    login_manager.login_message = "Please sign in."
+    login_manager.user_loader(load_user)
+
+
+def load_user(user_id: str) -> User | None:
+    """The signed-in login, unless deactivated, its password changed, or the session is old."""
+    if not user_id.isdigit():
+        return None
+    user = dbsession().get(User, int(user_id))
+    if user is None or not user.active:
+        return None
+    if session.get("pwfp") != password_fingerprint(user):
+        return None
+    started = session.get("auth_at")
+    if not isinstance(started, int) or time.time() - started > MAX_SESSION_SECONDS:
+        return None
+    return user
+
+
+def start_session(user: User, now: datetime) -> None:
+    """A fresh session for a fresh login: nothing from before sign-in survives."""
+    session.clear()
+    login_user(user)
+    session["auth_at"] = int(now.timestamp())
+    session["pwfp"] = password_fingerprint(user)
+
+
+def staff_user() -> User:
+    """The signed-in User (login is enforced for every admin endpoint before this runs)."""
+    user = current_user._get_current_object()
+    assert isinstance(user, User)  # noqa: S101 - _require_login guarantees it
+    return user
+
+
+def tip_or_abort(tip_id: str, action: str = "view") -> Tip:
+    """The tip for this login and action: 404 when it does not see it, 403 when its role may not."""
+    try:
+        return access.tip_for(dbsession(), staff_user(), tip_id, action)
+    except access.NotFound:
+        abort(404)
+    except access.NotPermitted:
+        abort(403)
+
+
+@bp.before_request
+def _require_login() -> Any:
+    """Fail closed: a new admin view is private unless listed in PUBLIC_ENDPOINTS."""
+    if request.endpoint in PUBLIC_ENDPOINTS or current_user.is_authenticated:
+        return None
+    return login_manager.unauthorized()
+
+
+@bp.after_request
+def _headers(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    response.headers.setdefault("Content-Security-Policy", CSP)  # a download sets a stricter one
+    response.vary.add("Cookie")
+    return response

@@ -1,0 +1,75 @@
+"""The admin view's forms: every POST carries a CSRF token (Flask-WTF)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    EmailField,
+    PasswordField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, Optional
+
+from tipline.staff.casework import DISPOSITIONS, MAX_NOTE, MAX_REPLY
+from tipline.triage import CATEGORIES, SEVERITIES
+
+
+class LoginForm(FlaskForm):  # type: ignore[misc]
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+    submit = SubmitField("Sign in")
+
+
+class TotpForm(FlaskForm):  # type: ignore[misc]
+    code = StringField("6-digit code", validators=[DataRequired(), Length(min=6, max=8)])
+    submit = SubmitField("Verify")
+
+
+class PostForm(FlaskForm):  # type: ignore[misc]
+    """A button and its CSRF token: logout, acknowledge."""
+
+    submit = SubmitField("Go")
+
+
+class ReplyForm(FlaskForm):  # type: ignore[misc]
+    reply = TextAreaField(
+        "Reply to the student", validators=[DataRequired(), Length(max=MAX_REPLY)]
+    )
+    submit = SubmitField("Send reply")
+
+
+class NoteForm(FlaskForm):  # type: ignore[misc]
+    note = TextAreaField("Internal note", validators=[DataRequired(), Length(max=MAX_NOTE)])
+    submit = SubmitField("Add note")
+
+
+class StatusForm(FlaskForm):  # type: ignore[misc]
+    status = SelectField("Status", choices=["open", "closed"])
+    disposition = SelectField(
+        "Disposition (when closing)",
+        choices=[SelectChoice("", "—"), *DISPOSITIONS],
+        validators=[Optional()],
+    )
+    submit = SubmitField("Change status")
+
+
+class AssignForm(FlaskForm):  # type: ignore[misc]
+    user_id = SelectField("Assign to", coerce=int, choices=[])
+
+    def offer(self, users: list[Any]) -> None:
+        """The logins this tip may be assigned to, labelled by email."""
+        self.user_id.choices = [SelectChoice(str(u.id), u.email) for u in users]
+
+    submit = SubmitField("Assign")
+
+
+class ReclassifyForm(FlaskForm):  # type: ignore[misc]
+    severity = SelectField("Severity", choices=list(SEVERITIES))
+    category = SelectField("Category", choices=list(CATEGORIES))
+    submit = SubmitField("Reclassify")

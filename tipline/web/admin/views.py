@@ -1,0 +1,118 @@
+"""Reading: the queue, a tip's case file, attachment downloads, the dashboard."""
+
+from __future__ import annotations
+
+import mimetypes
+from datetime import datetime
+from typing import Any
+
+from flask import Response, abort, render_template, request
+
+from tipline.db import utcnow
+from tipline.extensions import db, dbsession
+from tipline.platform.services import services
+from tipline.staff import access
+from tipline.staff import dashboard as stats
+from tipline.triage import SEVERITIES
+from tipline.vault import audit
+from tipline.web.admin import actions, login  # noqa: F401 - their routes join the blueprint
+from tipline.web.admin.blueprint import bp, staff_user, tip_or_abort
+from tipline.web.admin.forms import (
+    AssignForm,
+    NoteForm,
+    PostForm,
+    ReclassifyForm,
+    ReplyForm,
+    StatusForm,
+)
+
+__all__ = ["bp"]
+
+# Types a browser may be told about; anything else is sent as opaque bytes. Either way the
+# response is a download (Content-Disposition: attachment) that the browser must not sniff.
+SAFE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "application/pdf"})
+
+
+@bp.app_template_filter("admin_age")
+def admin_age(then: datetime, now: datetime | None = None) -> str:
+    """How long ago, short enough for a table cell: 3m, 5h, 2d."""
+    seconds = max(0, int(((now or utcnow()) - then).total_seconds()))
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"
+
+
+@bp.get("/")
+def queue() -> str:
+    user = staff_user()
+    flt = access.QueueFilter.parse(request.args.to_dict())
+    page = access.queue(dbsession(), services().vault, user, flt)
+    return render_template(
+        "admin/queue.html",
+        page=page,
+        flt=flt,
+        schools=access.visible_schools(dbsession(), user),
+        severities=SEVERITIES,
+        statuses=access.STATUS_FILTERS,
+    )
+
+
+@bp.get("/tips/<tip_id>")
+def tip(tip_id: str) -> str:
+    user = staff_user()
+    record = tip_or_abort(tip_id)
+    session = dbsession()
+    audit.record(session, access.actor(user), "tip.viewed", record.id)
+    db.session.commit()
+    case = access.case_file(session, services().vault, record)
+    forms: dict[str, Any] = {}
+    if access.can(user, "reply"):
+        forms["reply"] = ReplyForm(formdata=None)
+    if access.can(user, "note"):
+        forms["note"] = NoteForm(formdata=None)
+    if access.can(user, "status"):
+        forms["status"] = StatusForm(formdata=None)
+    if access.can(user, "reclassify"):
+        forms["reclassify"] = ReclassifyForm(
+            formdata=None, severity=record.severity, category=record.category
+        )
+    if access.can(user, "assign"):
+        form = AssignForm(formdata=None)
+        form.offer(access.assignable_users(session, record))
+        forms["assign"] = form
+    if access.can(user, "acknowledge") and user.staff_id is not None and case.alert_open:
+        forms["ack"] = PostForm(formdata=None)
+    return render_template("admin/tip.html", case=case, forms=forms, now=utcnow())
+
+
+@bp.get("/tips/<tip_id>/attachments/<attachment_id>")
+def attachment(tip_id: str, attachment_id: str) -> Response:
+    """Decrypt and send one attachment as a download; never rendered inline in the admin view."""
+    user = staff_user()
+    session = dbsession()
+    try:
+        att = access.attachment_for(session, user, tip_id, attachment_id)
+    except access.NotFound:
+        abort(404)
+    content = services().vault.get_bytes(att, "content") or b""
+    audit.record(
+        session, access.actor(user), "attachment.downloaded", att.tip_id, attachment_id=att.id
+    )
+    db.session.commit()
+    kind = att.content_type.split(";")[0].strip().lower()
+    if kind not in SAFE_TYPES:
+        kind = "application/octet-stream"
+    ext = mimetypes.guess_extension(kind) or ".bin"
+    response = Response(content, mimetype=kind)
+    response.headers["Content-Disposition"] = f'attachment; filename="attachment-{att.id}{ext}"'
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+@bp.get("/dashboard")
+def dashboard() -> str:
+    user = staff_user()
+    board = stats.build(dbsession(), user, utcnow())
+    return render_template("admin/dashboard.html", board=board, severities=SEVERITIES)

@@ -1,0 +1,1 @@
+"""Students on the web: the tip form, uploads, and the follow-up page."""

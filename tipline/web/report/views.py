@@ -1,0 +1,254 @@
+"""Students on the web: the tip form, its receipt, and follow-ups by receipt.
+
+Views only translate HTTP into `webtips` calls. Nothing here reads `request.remote_addr` or
+any header that could identify a student; the only cookie is Flask's browser-session cookie
+holding the CSRF token.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from itsdangerous import BadData, URLSafeTimedSerializer
+from werkzeug.datastructures import FileStorage
+
+from tipline.db import utcnow
+from tipline.errors import UnknownSchool
+from tipline.extensions import dbsession
+from tipline.intake import receipts, web
+from tipline.intake.records import conversation, school_by_slug
+from tipline.models import School, Tip
+from tipline.platform.queueing import hand_off_route
+from tipline.platform.ratelimit import FailureLimiter, LimiterUnavailable, Limits, RateLimited
+from tipline.platform.services import services
+from tipline.web.report.forms import FollowupForm, ReplyForm, TipForm
+from tipline.web.report.i18n import pick_lang, strings
+
+bp = Blueprint("report", __name__)
+
+TIP_BODY_LIMIT = web.MAX_ATTACHMENT + 256 * 1024  # the file plus the text and form fields
+FORM_BODY_LIMIT = 256 * 1024
+TOKEN_MAX_AGE = 30 * 60  # a follow-up page left open on a shared computer stops working
+TOKEN_SALT = "tipline.report.followup"  # noqa: S105 - a namespace, not a secret
+LIMITS_CONFIG = "TIPLINE_FOLLOWUP_LIMITS"  # app.config override (tests); else Limits()
+
+
+@bp.url_value_preprocessor
+def _limit_body(endpoint: str | None, _values: dict[str, Any] | None) -> None:
+    # These run before every before_request hook, CSRFProtect's included, so the limit is in
+    # place before anything reads the body: an oversized upload gets the 413 page.
+    request.max_content_length = TIP_BODY_LIMIT if endpoint == "report.tip" else FORM_BODY_LIMIT
+
+
+@bp.after_request
+def _no_store(resp: Response) -> Response:
+    # Receipts and conversations must not survive in a shared computer's cache or history.
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.route("/tip/<school>", methods=["GET", "POST"])
+def tip(school: str) -> ResponseReturnValue:
+    """The tip form; on success the receipt, shown this once."""
+    session = dbsession()
+    try:
+        found = school_by_slug(session, school)
+    except UnknownSchool:
+        abort(404)
+    lang = pick_lang()
+    form = TipForm()
+    if form.validate_on_submit():
+        svc = services()
+        try:
+            receipt = web.submit_web_tip(
+                session,
+                svc.vault,
+                svc.rules(session),
+                school=found,
+                text=form.text.data,
+                attachment=_read_upload(form.attachment.data),
+                lang=lang,
+                now=utcnow(),
+            )
+        except web.EmptyTip:
+            session.rollback()
+            form.text.errors.append("err_text_required")
+        except web.AttachmentRejected as e:
+            session.rollback()
+            form.attachment.errors.append(f"err_file_{e.reason}")
+        else:
+            session.commit()
+            # After the commit: with Redis down the tip is safe and the sweeper routes it.
+            hand_off_route(svc, receipt.tip.id, receipt.tip.code)
+            return _page("report/receipt.html", lang, school=found, receipt=receipt)
+    return _page(
+        "report/tip.html",
+        lang,
+        school=found,
+        form=form,
+        hours=_hours(found, lang),
+        switch_url=url_for("report.tip", school=found.slug, lang=strings(lang)["switch_lang"]),
+        action=url_for("report.tip", school=found.slug, lang=lang),
+    )
+
+
+@bp.route("/followup", methods=["GET", "POST"])
+def followup() -> ResponseReturnValue:
+    """Receipt code and passphrase: the conversation, and a form to add to it."""
+    lang = pick_lang()
+    if request.method == "POST" and "token" in request.form:
+        return _reply(lang)
+    form = FollowupForm()
+    if not form.validate_on_submit():
+        return _login_page(lang, form)
+    session = dbsession()
+    svc = services()
+    code: str = form.code.data[:64]
+    key = svc.vault.lookup_hash(session, "ratelimit", "followup:" + receipts.canonical_code(code))
+    limiter = FailureLimiter(
+        svc.redis,
+        svc.vault.lookup_hash(session, "ratelimit", "followup:*"),
+        current_app.config.get(LIMITS_CONFIG) or Limits(),
+    )
+    t = strings(lang)
+    try:
+        # Checked before the passphrase: past the limit even the right one is refused.
+        limiter.check(key)
+        found = web.open_followup(session, svc.vault, code, form.passphrase.data)
+        if found is None:
+            limiter.record_failure(key)
+    except RateLimited as e:
+        minutes = max(1, math.ceil(e.retry_after / 60))
+        body = t["limited_body"].format(minutes=minutes)
+        return _notice(lang, "limited_title", body, 429, retry_after=e.retry_after)
+    except LimiterUnavailable:
+        # Fail safe: without the counters, guessing would be unlimited, so refuse for now.
+        session.rollback()
+        return _notice(lang, "unavailable_title", t["unavailable_body"], 503, retry_after=60)
+    if found is None:
+        form.form_errors.append("err_login")
+        form.passphrase.data = ""  # never written back into a page, right or wrong
+        return _login_page(lang, form)
+    sent = False
+    message = form.message.data or ""
+    if message.strip():
+        sent = _add(found, message)
+    return _conversation(lang, found, ReplyForm(formdata=None), sent=sent)
+
+
+def _reply(lang: str) -> ResponseReturnValue:
+    form = ReplyForm()
+    found = _tip_from_token(form.token.data or "")
+    if found is None:
+        return _login_page(lang, FollowupForm(formdata=None), notice="expired")
+    sent = False
+    if form.validate_on_submit():
+        sent = _add(found, form.message.data)
+        if not sent:
+            form.message.errors.append("err_message_required")
+    return _conversation(lang, found, ReplyForm(formdata=None) if sent else form, sent=sent)
+
+
+def _add(tip: Tip, text: str) -> bool:
+    """Store a follow-up; True when stored. Routing is enqueued after the commit."""
+    session = dbsession()
+    svc = services()
+    try:
+        result = web.add_followup(
+            session, svc.vault, svc.rules(session), tip, text=text, now=utcnow()
+        )
+    except web.EmptyTip:
+        session.rollback()
+        return False
+    session.commit()
+    if result.escalated:
+        hand_off_route(svc, tip.id, tip.code)
+    return True
+
+
+def _conversation(lang: str, tip: Tip, form: ReplyForm, *, sent: bool) -> ResponseReturnValue:
+    form.token.data = _serializer().dumps(tip.id)
+    t = strings(lang)
+    zone = _zone(tip.school)
+    entries = [
+        {
+            "mine": entry.direction == "in",
+            "who": t["from_you"] if entry.direction == "in" else t["from_staff"],
+            "at": entry.at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+            "iso": entry.at.isoformat(),
+            "text": entry.text,
+        }
+        for entry in conversation(dbsession(), services().vault, tip)
+    ]
+    return _page(
+        "report/conversation.html",
+        lang,
+        tip=tip,
+        entries=entries,
+        replied=any(not e["mine"] for e in entries),
+        form=form,
+        sent=sent,
+        action=url_for("report.followup", lang=lang),
+    )
+
+
+def _login_page(lang: str, form: FollowupForm, notice: str | None = None) -> ResponseReturnValue:
+    return _page(
+        "report/followup.html",
+        lang,
+        form=form,
+        notice=notice,
+        switch_url=url_for("report.followup", lang=strings(lang)["switch_lang"]),
+        action=url_for("report.followup", lang=lang),
+    )
+
+
+def _notice(
+    lang: str, title_key: str, body: str, status: int, *, retry_after: int
+) -> ResponseReturnValue:
+    html = render_template(
+        "report/notice.html", t=strings(lang), page_lang=lang, title_key=title_key, body=body
+    )
+    return html, status, {"Retry-After": str(retry_after)}
+
+
+def _page(template: str, lang: str, **context: Any) -> ResponseReturnValue:
+    return render_template(template, t=strings(lang), page_lang=lang, lang=lang, **context)
+
+
+def _tip_from_token(token: str) -> Tip | None:
+    try:
+        tip_id = _serializer().loads(token, max_age=TOKEN_MAX_AGE)
+    except BadData:
+        return None
+    if not isinstance(tip_id, str):
+        return None
+    return dbsession().get(Tip, tip_id)
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key or "", salt=TOKEN_SALT)
+
+
+def _read_upload(upload: Any) -> bytes | None:
+    """The uploaded bytes (one byte past the limit at most, to detect it), or None."""
+    if not isinstance(upload, FileStorage) or not upload.filename:
+        return None
+    return upload.stream.read(web.MAX_ATTACHMENT + 1)
+
+
+def _hours(school: School, lang: str) -> str | None:
+    if not school.monitored:
+        return None
+    return strings(lang)["monitored"].format(hours=school.monitored, timezone=school.timezone)
+
+
+def _zone(school: School) -> ZoneInfo:
+    try:
+        return ZoneInfo(school.timezone)
+    except (KeyError, ValueError):
+        return ZoneInfo("UTC")

@@ -1,0 +1,1 @@
+"""The SMS webhook (with its WSGI fast path) and the SMS status callback."""
