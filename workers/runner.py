@@ -20,7 +20,6 @@ from flask import Flask, current_app
 from redis.exceptions import RedisError
 from rq import SimpleWorker
 from rq.exceptions import StopRequested
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -197,16 +196,13 @@ def dispatch_marked(app: Flask) -> int:
     hand-off is a NOTIFY, heard only by a worker listening at that moment.
     """
     from tipline.extensions import dbsession  # noqa: PLC0415
-    from tipline.models import Tip  # noqa: PLC0415
 
     svc = services(app)
     with app.app_context():
         session = dbsession()
-        ids = session.scalars(
-            select(Tip.id).where(Tip.needs_routing.is_(True)).order_by(Tip.created_at).limit(500)
-        ).all()
+        owed = queueing.unrouted(session)
         session.rollback()
-    return sum(enqueue_route_once(svc, tip_id, "") for tip_id in ids)
+    return sum(enqueue_route_once(svc, tip_id, code) for tip_id, code in owed)
 
 
 def dispatch_pending(svc: Services, wait: float = 0) -> int:
@@ -272,17 +268,15 @@ def alerts_pass(session: Session, now: datetime) -> int:
     Steps run here directly rather than being re-enqueued, because Redis may be gone. The
     guards in tipline.alerting.escalation make a race with a late timer job harmless.
     """
-    from tipline.models import Tip  # noqa: PLC0415
     from workers import jobs  # noqa: PLC0415
 
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     svc = services(app)
     done = 0
-    stale = session.scalars(
-        select(Tip.id)
-        .where(Tip.needs_routing.is_(True), Tip.last_activity_at < now - ROUTE_GRACE)
-        .limit(50)
-    ).all()
+    stale = [
+        tip_id
+        for tip_id, _code in queueing.unrouted(session, quiet_since=now - ROUTE_GRACE, limit=50)
+    ]
     session.rollback()
 
     def clock() -> datetime:

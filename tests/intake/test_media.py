@@ -29,7 +29,7 @@ from tipline.db import utcnow
 from tipline.extensions import db
 from tipline.intake import media
 from tipline.models import Attachment
-from tipline.outbox import twilio_api
+from tipline.outbox import notifier
 from tipline.platform.services import DEFAULT_QUEUE, Services, services
 
 
@@ -252,7 +252,7 @@ def test_endless_redirects_give_up(twilio_app: Flask, redirector: Redirector) ->
     redirector.location = MEDIA_PATH
     att_id = send_mms(twilio_app, redirector.url + MEDIA_PATH)
     assert fetch(twilio_app, att_id, pointed_at(twilio_app, redirector.url)) == "failed"
-    assert len(redirector.hits) == twilio_api.MAX_REDIRECTS + 1
+    assert len(redirector.hits) == notifier.MAX_REDIRECTS + 1
 
 
 # -- pure checks ---------------------------------------------------------------------------------
@@ -291,4 +291,4 @@ def test_sniff_knows_the_accepted_types_by_their_bytes(data: bytes, expected: st
     ],
 )
 def test_same_origin_is_strict(url: str, same: bool) -> None:
-    assert twilio_api.same_origin(url, "https://api.twilio.com") is same
+    assert notifier.same_origin(url, "https://api.twilio.com") is same

@@ -25,7 +25,7 @@ from tipline.db import utcnow
 from tipline.extensions import db
 from tipline.intake import imageclean, media, pdfclean
 from tipline.models import Attachment
-from tipline.outbox import twilio_api
+from tipline.outbox import notifier
 from tipline.platform import sweeper
 from tipline.platform.services import DEFAULT_QUEUE, services
 
@@ -419,10 +419,10 @@ def test_delete_goes_only_to_the_twilio_origin(
     twilio_app: Flask, fake_twilio: FakeTwilio, elsewhere: FakeTwilio
 ) -> None:
     settings = services(twilio_app).settings
-    with pytest.raises(twilio_api.MediaError, match="origin"):
-        twilio_api.delete_media(settings, elsewhere.url + MEDIA_PATH)
+    with pytest.raises(notifier.MediaError, match="origin"):
+        notifier.delete_media(settings, elsewhere.url + MEDIA_PATH)
     assert elsewhere.requests == []
-    twilio_api.delete_media(settings, fake_twilio.url + MEDIA_PATH)
+    notifier.delete_media(settings, fake_twilio.url + MEDIA_PATH)
     assert [r.path for r in fake_twilio.deletes()] == [MEDIA_PATH]
 
 

@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from tipline.db import utcnow
 from tipline.extensions import db
 from tipline.platform import lease
-from tipline.web.ops.views import SWEEPER_LEASE
+from tipline.platform.sweeper import LEASE_NAME as SWEEPER_LEASE
 
 
 def test_livez_answers_ok(client: FlaskClient) -> None:

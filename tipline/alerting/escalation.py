@@ -31,9 +31,9 @@ from sqlalchemy.orm import Session, lazyload
 from tipline.alerting.acks import new_ack_token
 from tipline.alerting.wording import email_text, sms_text, summary, tip_count, voice_summary
 from tipline.db import new_id
+from tipline.district.cache import current_district, overrides_at
 from tipline.district.config import CHANNELS, DistrictConfig, StepConfig
 from tipline.district.oncall import match_policy, recipients_for_step
-from tipline.district.roster import current_district, overrides_at
 from tipline.district.sync import policy_steps
 from tipline.errors import UnknownSchool
 from tipline.models import Alert, AlertStep, Staff, Tip

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from tipline.alerting import escalation, incidents
-from tipline.district import roster
+from tipline.district import cache
 from tipline.models import School, Tip
 from tipline.outbox import messages
 from tipline.triage import RuleSet
@@ -69,7 +69,7 @@ def route_tip(
         category = incident.category if severity != tip.severity else tip.category
         alert = escalation.open_alert(
             session,
-            roster.current_district(session),
+            cache.current_district(session),
             tip=tip,
             severity=severity,
             category=category,

@@ -10,7 +10,7 @@ import click
 from sqlalchemy.orm import Session
 
 from tipline.cli import app_context
-from tipline.district import roster
+from tipline.district import cache
 from tipline.district.config import ROLES
 
 
@@ -50,7 +50,7 @@ def oncall(ctx: click.Context, at: str | None) -> None:
     slug = ctx.meta.get("oncall.school")
     with app_context():
         session = dbsession()
-        district = roster.current_district(session)
+        district = cache.current_district(session)
         schools = [s for s in district.schools if slug is None or s.slug == slug]
         if not schools:
             raise click.BadParameter(f"unknown school {slug!r}", param_hint="SCHOOL")
@@ -58,7 +58,7 @@ def oncall(ctx: click.Context, at: str | None) -> None:
         for school in schools:
             when = _when(at, school.timezone)
             school_id = _school_id(session, school.slug)
-            overrides = roster.overrides_at(session, school_id, when)
+            overrides = cache.overrides_at(session, school_id, when)
             blocks.append(describe_on_duty(district, school.slug, when, overrides))
     click.echo("\n\n".join(blocks))
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from tipline.db import utcnow
 from tipline.intake import web
 from tipline.models import FORGOTTEN_AT_TWILIO, Attachment
-from tipline.outbox import twilio_api
+from tipline.outbox import notifier
 from tipline.platform.services import Services
 from tipline.vault import audit
 from tipline.vault.crypto import CryptoError
@@ -154,8 +154,8 @@ def _delete_at_twilio(
     """Ask Twilio to forget the media, then the URL; a failure is logged and tried again later
     (the status stays as it is)."""
     try:
-        twilio_api.delete_media(services.settings, url)
-    except twilio_api.MediaError as e:
+        notifier.delete_media(services.settings, url)
+    except notifier.MediaError as e:
         # Never the URL: it names the message whose logs hold the student's number.
         if e.final:  # not Twilio's URL, or a refusal that will not change: nothing to retry
             log.warning("attachment %s: media not deleted at Twilio (%s)", attachment_id, e.reason)
@@ -215,11 +215,11 @@ def _store(session: Session, services: Services, attachment_id: str, data: bytes
 
 def _download(
     session: Session, services: Services, attachment_id: str, url: str, age: timedelta
-) -> twilio_api.Media | str:
+) -> notifier.Media | str:
     """The media, or the status the attachment was left in."""
     try:
-        return twilio_api.fetch_media(services.settings, url, MAX_BYTES)
-    except twilio_api.MediaError as e:
+        return notifier.fetch_media(services.settings, url, MAX_BYTES)
+    except notifier.MediaError as e:
         if e.reason == "size":  # a Twilio URL that served too much: no use keeping it there
             status = _finish(session, attachment_id, "rejected", e.reason)
             if status == "rejected":

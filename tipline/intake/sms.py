@@ -17,8 +17,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from tipline.district.cache import lookups
 from tipline.district.config import normalize_phone
-from tipline.district.lookups import lookups
 from tipline.intake import keywords, records, replies, student_sms
 from tipline.intake.staffsms import handle_staff_sms
 from tipline.intake.student_sms import MAX_MEDIA, MediaRef, SmsOutcome

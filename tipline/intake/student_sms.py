@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from tipline.db import new_id
-from tipline.district.lookups import SchoolInfo
+from tipline.district.cache import SchoolInfo
 from tipline.intake import firsttext, keywords, records, replies
 from tipline.models import AuditEvent, Tip, Tipster
 from tipline.platform.services import Services

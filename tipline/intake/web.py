@@ -17,6 +17,8 @@ from tipline.db import new_id
 from tipline.intake import imageclean, pdfclean, receipts, records
 from tipline.intake.records import IntakeError
 from tipline.models import Attachment, Message, School, Tip, Tipster
+from tipline.platform.ratelimit import FailureLimiter, Limits
+from tipline.platform.services import Services
 from tipline.triage import RuleSet, classify
 from tipline.triage.verdict import LEVELS
 from tipline.vault import audit, passwords
@@ -194,6 +196,24 @@ def open_followup(session: Session, vault: Vault, code: str, passphrase: str) ->
     return session.scalars(
         select(Tip).where(Tip.tipster_id == tipster.id).order_by(Tip.created_at.desc())
     ).first()
+
+
+def open_followup_limited(
+    session: Session, svc: Services, code: str, passphrase: str, limits: Limits
+) -> Tip | None:
+    """`open_followup` behind the failure limiter: RateLimited once a receipt code has failed
+    too often (then even the right passphrase is refused), LimiterUnavailable without Redis
+    (guessing would be unlimited, so the caller refuses for now)."""
+    vault = svc.vault
+    key = vault.lookup_hash(session, "ratelimit", "followup:" + receipts.canonical_code(code))
+    limiter = FailureLimiter(
+        svc.redis, vault.lookup_hash(session, "ratelimit", "followup:*"), limits
+    )
+    limiter.check(key)
+    found = open_followup(session, vault, code, passphrase)
+    if found is None:
+        limiter.record_failure(key)
+    return found
 
 
 def add_followup(

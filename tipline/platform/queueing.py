@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from datetime import datetime
 
 from psycopg import Notify
 from redis.exceptions import RedisError
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from tipline.models import Tip
 from tipline.platform.services import ALERTS_QUEUE, DEFAULT_QUEUE, JobKind, Services
 
 log = logging.getLogger(__name__)
@@ -76,6 +80,19 @@ def dispatch_notifications(
             enqueue(note.payload)
             claimed += 1
     return claimed
+
+
+def unrouted(
+    session: Session, *, quiet_since: datetime | None = None, limit: int = 500
+) -> list[tuple[str, str]]:
+    """(id, code) of tips still marked "needs routing", oldest activity first. With
+    `quiet_since`, only tips with no activity since then: fresh ones are left to their hand-off.
+    The one selection the sweeper, a burst worker and the worker's own pass all use."""
+    stmt = select(Tip.id, Tip.code).where(Tip.needs_routing.is_(True))
+    if quiet_since is not None:
+        stmt = stmt.where(Tip.last_activity_at < quiet_since)
+    rows = session.execute(stmt.order_by(Tip.last_activity_at).limit(limit)).all()
+    return [(str(tip_id), str(code)) for tip_id, code in rows]
 
 
 def enqueue_route_tip(svc: Services, tip_id: str, code: str = "") -> bool:

@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from tipline.models import FORGOTTEN_AT_TWILIO, Attachment, Tip
-from tipline.platform import lease
+from tipline.models import FORGOTTEN_AT_TWILIO, Attachment, WorkerLease
+from tipline.platform import lease, queueing
 from tipline.vault import audit
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,7 @@ LEASE_NAME = "sweeper"
 INTERVAL = 2.0  # seconds between passes
 LEASE_TTL = timedelta(seconds=15)
 GRACE = timedelta(seconds=5)  # leave fresh work to the normal enqueue path
+HEARTBEAT_FRESH = timedelta(seconds=30)  # a sweeper heard from this recently is alive
 
 
 @dataclass
@@ -52,10 +53,7 @@ def sweep_once(
     if not lease.acquire(session, LEASE_NAME, holder, now, LEASE_TTL):
         return result
     result.held = True
-    owed = session.execute(
-        select(Tip.id, Tip.code).where(Tip.needs_routing, Tip.created_at < now - GRACE).limit(500)
-    ).all()
-    for tip_id, code in owed:
+    for tip_id, code in queueing.unrouted(session, quiet_since=now - GRACE):
         if enqueue_tip(tip_id, code):
             result.tips.append(code)
     # Downloads still owed, and deletes at Twilio that failed (the media URL is kept until
@@ -86,3 +84,9 @@ def sweep_once(
             ", ".join(result.tips[:20]),
         )
     return result
+
+
+def heartbeat_fresh(session: Session, now: datetime) -> bool:
+    """Whether some worker's sweeper took its lease within HEARTBEAT_FRESH (for `/healthz`)."""
+    beat = session.scalar(select(WorkerLease.heartbeat_at).where(WorkerLease.name == LEASE_NAME))
+    return beat is not None and now - beat < HEARTBEAT_FRESH

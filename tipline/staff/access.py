@@ -30,6 +30,7 @@ from tipline.models import (
     User,
 )
 from tipline.triage import SEVERITIES
+from tipline.vault import audit
 from tipline.vault.keyring import Vault
 
 STATUSES = ("new", "open", "closed")
@@ -304,6 +305,24 @@ def attachment_for(session: Session, user: User, tip_id: str, attachment_id: str
     if att is None or att.tip_id != tip.id or att.status != "stored" or att.data_key is None:
         raise NotFound("no such attachment")
     return att
+
+
+def open_case(session: Session, vault: Vault, user: User, tip: Tip) -> CaseFile:
+    """The tip's case file, decrypted for this login; the viewing is audited (ids only).
+    The caller has checked `tip_for` and commits."""
+    audit.record(session, actor(user), "tip.viewed", tip.id)
+    return case_file(session, vault, tip)
+
+
+def download(
+    session: Session, vault: Vault, user: User, tip_id: str, attachment_id: str
+) -> tuple[Attachment, bytes]:
+    """An attachment this login sees, decrypted, and the download audited; the caller commits.
+    NotFound for anything else."""
+    att = attachment_for(session, user, tip_id, attachment_id)
+    content = vault.get_bytes(att, "content") or b""
+    audit.record(session, actor(user), "attachment.downloaded", att.tip_id, attachment_id=att.id)
+    return att, content
 
 
 class ActorNames:

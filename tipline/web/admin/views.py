@@ -9,12 +9,11 @@ from typing import Any
 from flask import Response, abort, render_template, request
 
 from tipline.db import utcnow
-from tipline.extensions import db, dbsession
+from tipline.extensions import dbsession
 from tipline.platform.services import services
 from tipline.staff import access
 from tipline.staff import dashboard as stats
 from tipline.triage import SEVERITIES
-from tipline.vault import audit
 from tipline.web.admin import actions, login  # noqa: F401 - their routes join the blueprint
 from tipline.web.admin.blueprint import bp, staff_user, tip_or_abort
 from tipline.web.admin.forms import (
@@ -64,9 +63,8 @@ def tip(tip_id: str) -> str:
     user = staff_user()
     record = tip_or_abort(tip_id)
     session = dbsession()
-    audit.record(session, access.actor(user), "tip.viewed", record.id)
-    db.session.commit()
-    case = access.case_file(session, services().vault, record)
+    case = access.open_case(session, services().vault, user, record)
+    session.commit()
     forms: dict[str, Any] = {}
     if access.can(user, "reply"):
         forms["reply"] = ReplyForm(formdata=None)
@@ -93,14 +91,10 @@ def attachment(tip_id: str, attachment_id: str) -> Response:
     user = staff_user()
     session = dbsession()
     try:
-        att = access.attachment_for(session, user, tip_id, attachment_id)
+        att, content = access.download(session, services().vault, user, tip_id, attachment_id)
     except access.NotFound:
         abort(404)
-    content = services().vault.get_bytes(att, "content") or b""
-    audit.record(
-        session, access.actor(user), "attachment.downloaded", att.tip_id, attachment_id=att.id
-    )
-    db.session.commit()
+    session.commit()
     kind = att.content_type.split(";")[0].strip().lower()
     if kind not in SAFE_TYPES:
         kind = "application/octet-stream"

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from flask import Blueprint, Response, jsonify
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from tipline.db import utcnow
 from tipline.extensions import db
-from tipline.models import WorkerLease
+from tipline.platform import sweeper
 from tipline.platform.services import services
 
 bp = Blueprint("ops", __name__)
-
-SWEEPER_LEASE = "sweeper"
-HEARTBEAT_FRESH = timedelta(seconds=30)
 
 
 @bp.get("/livez")
@@ -31,10 +26,7 @@ def healthz() -> tuple[Response, int]:
     try:
         db.session.execute(text("SELECT 1"))
         state["db"] = "ok"
-        lease = db.session.scalars(
-            select(WorkerLease).where(WorkerLease.name == SWEEPER_LEASE)
-        ).first()
-        if lease is not None and utcnow() - lease.heartbeat_at < HEARTBEAT_FRESH:
+        if sweeper.heartbeat_fresh(db.session(), utcnow()):
             state["worker"] = "ok"
     except Exception:
         db.session.rollback()

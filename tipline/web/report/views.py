@@ -19,11 +19,11 @@ from werkzeug.datastructures import FileStorage
 from tipline.db import utcnow
 from tipline.errors import UnknownSchool
 from tipline.extensions import dbsession
-from tipline.intake import receipts, web
+from tipline.intake import web
 from tipline.intake.records import conversation, school_by_slug
 from tipline.models import School, Tip
 from tipline.platform.queueing import hand_off_route
-from tipline.platform.ratelimit import FailureLimiter, LimiterUnavailable, Limits, RateLimited
+from tipline.platform.ratelimit import LimiterUnavailable, Limits, RateLimited
 from tipline.platform.services import services
 from tipline.web.report.forms import FollowupForm, ReplyForm, TipForm
 from tipline.web.report.i18n import pick_lang, strings
@@ -107,20 +107,12 @@ def followup() -> ResponseReturnValue:
         return _login_page(lang, form)
     session = dbsession()
     svc = services()
-    code: str = form.code.data[:64]
-    key = svc.vault.lookup_hash(session, "ratelimit", "followup:" + receipts.canonical_code(code))
-    limiter = FailureLimiter(
-        svc.redis,
-        svc.vault.lookup_hash(session, "ratelimit", "followup:*"),
-        current_app.config.get(LIMITS_CONFIG) or Limits(),
-    )
+    limits = current_app.config.get(LIMITS_CONFIG) or Limits()
     t = strings(lang)
     try:
-        # Checked before the passphrase: past the limit even the right one is refused.
-        limiter.check(key)
-        found = web.open_followup(session, svc.vault, code, form.passphrase.data)
-        if found is None:
-            limiter.record_failure(key)
+        found = web.open_followup_limited(
+            session, svc, form.code.data[:64], form.passphrase.data, limits
+        )
     except RateLimited as e:
         minutes = max(1, math.ceil(e.retry_after / 60))
         body = t["limited_body"].format(minutes=minutes)
