@@ -9,7 +9,18 @@ from typing import Any
 
 from flask import Flask
 
+from tipline.extensions import csrf, db, login_manager, migrate
+from tipline.platform.services import install_services
 from tipline.settings import Settings, load_settings
+from tipline.web.ackpage.views import bp as ackpage_bp
+from tipline.web.admin.views import bp as admin_bp
+from tipline.web.errorpages import register_error_pages
+from tipline.web.ops.views import bp as ops_bp
+from tipline.web.report.views import bp as report_bp
+from tipline.web.sms.fastpath import InboundFastPath
+from tipline.web.sms.views import bp as sms_bp
+from tipline.web.twiliohooks import SessionInterface
+from tipline.web.voice.views import bp as voice_bp
 
 __all__ = ["create_app"]
 
@@ -22,8 +33,6 @@ def create_app(settings: Settings | Mapping[str, str] | None = None, **overrides
         settings = load_settings(settings)
 
     from tipline import models  # noqa: F401, PLC0415 - registers the tables on the metadata
-    from tipline.extensions import csrf, db, login_manager, migrate  # noqa: PLC0415
-    from tipline.platform.services import install_services  # noqa: PLC0415
 
     app = Flask(__name__, instance_path=str(settings.instance_path))
     app.config.update(
@@ -40,7 +49,6 @@ def create_app(settings: Settings | Mapping[str, str] | None = None, **overrides
     )
     app.config.update(overrides)
     _configure_logging(settings.log_level)
-    from tipline.web.twiliohooks import SessionInterface  # noqa: PLC0415
 
     app.session_interface = SessionInterface()
 
@@ -50,22 +58,14 @@ def create_app(settings: Settings | Mapping[str, str] | None = None, **overrides
     login_manager.init_app(app)
     install_services(app, settings)
     _register_blueprints(app)
-    from tipline.web.errorpages import register_error_pages  # noqa: PLC0415
 
     register_error_pages(app)
-    from tipline.web.sms.fastpath import InboundFastPath  # noqa: PLC0415
 
     app.wsgi_app = InboundFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
     return app
 
 
 def _register_blueprints(app: Flask) -> None:
-    from tipline.web.ackpage.views import bp as ackpage_bp  # noqa: PLC0415
-    from tipline.web.admin.views import bp as admin_bp  # noqa: PLC0415
-    from tipline.web.ops.views import bp as ops_bp  # noqa: PLC0415
-    from tipline.web.report.views import bp as report_bp  # noqa: PLC0415
-    from tipline.web.sms.views import bp as sms_bp  # noqa: PLC0415
-    from tipline.web.voice.views import bp as voice_bp  # noqa: PLC0415
 
     app.register_blueprint(ops_bp)
     app.register_blueprint(sms_bp)

@@ -25,11 +25,13 @@ from sqlalchemy.orm import Session
 
 from tipline.alerting import escalation, routing
 from tipline.db import own_connection, utcnow
+from tipline.extensions import db, dbsession
 from tipline.intake import firsttext
 from tipline.models import WorkerLease
 from tipline.outbox import messages
 from tipline.platform import lease, queueing, sweeper
 from tipline.platform.services import QUEUE_NAMES, Services, services
+from workers import jobs
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,6 @@ class Sweeper(threading.Thread):
         self.stopping = threading.Event()
 
     def run(self) -> None:
-        from tipline.extensions import db, dbsession  # noqa: PLC0415
 
         svc = services(self.app)
         while not self.stopping.is_set():
@@ -163,7 +164,6 @@ class RouteListener(threading.Thread):
             self.stopping.wait(RETRY_REDIS)
 
     def _listen(self, svc: Services) -> None:
-        from tipline.extensions import db  # noqa: PLC0415
 
         with self.app.app_context():
             conn = own_connection(db.engine)  # held for as long as it listens
@@ -183,7 +183,6 @@ class RouteListener(threading.Thread):
 
 def _postgres(app: Flask) -> bool:
     """Whether first texts are stored (and notified) by `intake.firsttext`'s one statement."""
-    from tipline.extensions import db  # noqa: PLC0415
 
     with app.app_context():
         return firsttext.supported(db.engine)
@@ -195,7 +194,6 @@ def dispatch_marked(app: Flask) -> int:
     What a burst worker does besides `dispatch_pending`: on PostgreSQL a first text's
     hand-off is a NOTIFY, heard only by a worker listening at that moment.
     """
-    from tipline.extensions import dbsession  # noqa: PLC0415
 
     svc = services(app)
     with app.app_context():
@@ -268,7 +266,6 @@ def alerts_pass(session: Session, now: datetime) -> int:
     Steps run here directly rather than being re-enqueued, because Redis may be gone. The
     guards in tipline.alerting.escalation make a race with a late timer job harmless.
     """
-    from workers import jobs  # noqa: PLC0415
 
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     svc = services(app)

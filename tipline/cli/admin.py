@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 
 import click
+from flask_migrate import upgrade
 
-from tipline.cli import app_context
+from tipline.cli.base import app_context
+from tipline.district.config import load_district
+from tipline.district.oncall import coverage_gaps
+from tipline.district.sync import sync_district
 from tipline.errors import ConfigError, TiplineError
+from tipline.extensions import db, dbsession
+from tipline.platform.services import services
+from tipline.staff.accounts import upsert_user
+from tipline.staff.corrections import corrected_examples
+from tipline.vault.retention import apply_retention
 
 
 @click.command()
 def init() -> None:
     """Create or upgrade the schema and load the configuration file (safe to run again)."""
-    from flask_migrate import upgrade  # noqa: PLC0415
-
-    from tipline.district.config import load_district  # noqa: PLC0415
-    from tipline.district.oncall import coverage_gaps  # noqa: PLC0415
-    from tipline.district.sync import sync_district  # noqa: PLC0415
-    from tipline.extensions import db, dbsession  # noqa: PLC0415
-    from tipline.platform.services import services  # noqa: PLC0415
 
     with app_context() as app:
         svc = services(app)
@@ -59,9 +63,6 @@ def create_user(
     staff_key: str | None,
 ) -> None:
     """Create or update a staff login for the admin view."""
-    from tipline.extensions import db, dbsession  # noqa: PLC0415
-    from tipline.platform.services import services  # noqa: PLC0415
-    from tipline.staff.accounts import upsert_user  # noqa: PLC0415
 
     if not password_stdin:
         raise ConfigError("--password-stdin is required (passwords never go on the command line)")
@@ -84,8 +85,6 @@ def create_user(
 @click.command("rotate-key")
 def rotate_key() -> None:
     """Re-wrap every stored data key under the current (first) master key."""
-    from tipline.extensions import db, dbsession  # noqa: PLC0415
-    from tipline.platform.services import services  # noqa: PLC0415
 
     with app_context() as app:
         vault = services(app).vault
@@ -97,8 +96,6 @@ def rotate_key() -> None:
 @click.command()
 def purge() -> None:
     """Apply the retention rules now."""
-    from tipline.extensions import db, dbsession  # noqa: PLC0415
-    from tipline.vault.retention import apply_retention  # noqa: PLC0415
 
     with app_context():
         result = apply_retention(dbsession())
@@ -116,12 +113,6 @@ def purge() -> None:
 )
 def export_corrections(output: str | None) -> None:
     """Write staff-corrected tips as JSON lines for `tipline triage --eval` (contains tip text)."""
-    import json  # noqa: PLC0415
-    import os  # noqa: PLC0415
-
-    from tipline.extensions import dbsession  # noqa: PLC0415
-    from tipline.platform.services import services  # noqa: PLC0415
-    from tipline.staff.corrections import corrected_examples  # noqa: PLC0415
 
     with app_context() as app:
         lines = [

@@ -16,18 +16,20 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tipline.cli.assemble import build_app
+from tipline.district.config import load_district
+from tipline.extensions import db, dbsession
 from tipline.models import School
+from tipline.platform.redisconn import start_embedded
+from tipline.platform.services import services
 from tipline.settings import load_settings
+from tipline.staff.accounts import upsert_user
 
 DEMO_ADMIN = "admin@example.org"
 
 
 def _demo_admin(app_env: dict[str, str]) -> str:
     """Create or reset the demo admin login; returns the new password (printed once)."""
-    from tipline.cli.assemble import build_app  # noqa: PLC0415
-    from tipline.extensions import db, dbsession  # noqa: PLC0415
-    from tipline.platform.services import services  # noqa: PLC0415
-    from tipline.staff.accounts import upsert_user  # noqa: PLC0415
 
     password = "-".join(secrets.token_urlsafe(6) for _ in range(3))
     app = build_app(app_env)
@@ -52,7 +54,6 @@ def _schools(session: Session) -> Sequence[School]:
 
 def run_dev(port: int = 5000) -> int:
     """Start embedded Redis, init, web and worker; stop them all on Ctrl-C or SIGTERM."""
-    from tipline.platform.redisconn import start_embedded  # noqa: PLC0415
 
     env = dict(os.environ)
     settings = load_settings(env)  # creates instance/ secrets with mode 0600 on first run
@@ -115,7 +116,6 @@ def run_dev(port: int = 5000) -> int:
 
 
 def _first_slug(env: dict[str, str]) -> str:
-    from tipline.district.config import load_district  # noqa: PLC0415
 
     return load_district(Path(env["TIPLINE_CONFIG"])).schools[0].slug
 

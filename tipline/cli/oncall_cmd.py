@@ -7,11 +7,16 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import click
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tipline.cli import app_context
+from tipline.cli.base import app_context
+from tipline.db import utcnow
 from tipline.district import cache
 from tipline.district.config import ROLES
+from tipline.district.oncall import describe_on_duty
+from tipline.extensions import dbsession
+from tipline.models import OnCallOverride, School, Staff
 
 
 class _SchoolOrCommand(click.Group):
@@ -26,7 +31,6 @@ class _SchoolOrCommand(click.Group):
 
 def _when(raw: str | None, timezone: str) -> datetime:
     """An ISO time; one without an offset is read in the school's time zone."""
-    from tipline.db import utcnow  # noqa: PLC0415
 
     if raw is None:
         return utcnow()
@@ -44,8 +48,6 @@ def oncall(ctx: click.Context, at: str | None) -> None:
     """Who is on duty at SCHOOL (or at every school) and why: shift or override."""
     if ctx.invoked_subcommand is not None:
         return
-    from tipline.district.oncall import describe_on_duty  # noqa: PLC0415
-    from tipline.extensions import dbsession  # noqa: PLC0415
 
     slug = ctx.meta.get("oncall.school")
     with app_context():
@@ -64,9 +66,6 @@ def oncall(ctx: click.Context, at: str | None) -> None:
 
 
 def _school_id(session: Session, slug: str) -> int:
-    from sqlalchemy import select  # noqa: PLC0415
-
-    from tipline.models import School  # noqa: PLC0415
 
     found = session.scalar(select(School.id).where(School.slug == slug, School.active))
     if found is None:
@@ -85,10 +84,6 @@ def set_override(
     school: str, duty: str, staff: str, start: str, end: str, created_by: str | None
 ) -> None:
     """STAFF covers DUTY at SCHOOL from --from until --until, ahead of the shifts."""
-    from sqlalchemy import select  # noqa: PLC0415
-
-    from tipline.extensions import dbsession  # noqa: PLC0415
-    from tipline.models import OnCallOverride, School, Staff  # noqa: PLC0415
 
     with app_context():
         session = dbsession()

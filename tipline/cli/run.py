@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import click
 
+from tipline.cli.assemble import build_app
+from tipline.cli.devmode import run_dev
+from tipline.cli.webserver import run_gunicorn
+from workers.runner import run_worker
+
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -12,7 +17,6 @@ import click
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64))
 def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Production web server (gunicorn)."""
-    from tipline.cli.webserver import run_gunicorn  # noqa: PLC0415
 
     run_gunicorn(host, port, workers, threads)
 
@@ -21,8 +25,6 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
 @click.option("--burst", is_flag=True, help="process what is queued, then exit")
 def worker(burst: bool) -> None:
     """rq worker with the scheduler and the sweeper: alerts, escalations, housekeeping."""
-    from tipline.cli.assemble import build_app  # noqa: PLC0415
-    from workers.runner import run_worker  # noqa: PLC0415
 
     run_worker(build_app(), burst=burst)
 
@@ -31,6 +33,5 @@ def worker(burst: bool) -> None:
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 def dev(port: int) -> None:
     """Everything on one laptop: web, worker, SQLite, embedded Redis, console SMS."""
-    from tipline.cli.devmode import run_dev  # noqa: PLC0415
 
     raise SystemExit(run_dev(port))

@@ -11,6 +11,9 @@ from typing import IO, Any
 
 import click
 
+from tipline.district.config import load_district
+from tipline.errors import ConfigError
+from tipline.settings import find_config
 from tipline.triage import RuleSet, TriageRulesError, classify, evaluate, load_rules
 
 
@@ -22,9 +25,6 @@ class BadInput(click.ClickException):
 
 def _district_rules() -> Mapping[str, Any] | None:
     """The `[triage]` table of the district's configuration file (its `files` made absolute)."""
-    from tipline.district.config import load_district  # noqa: PLC0415
-    from tipline.errors import ConfigError  # noqa: PLC0415
-    from tipline.settings import find_config  # noqa: PLC0415
 
     path = find_config(os.environ, Path.cwd())
     try:

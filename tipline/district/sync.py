@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from tipline.district.config import DistrictConfig, PolicyConfig
+from tipline.district.config import DistrictConfig, PolicyConfig, parse_district
 from tipline.models import TRIAGE_SETTING, Policy, School, Setting, Shift, Staff
 
 
@@ -132,7 +132,6 @@ def district_from_db(session: Session) -> DistrictConfig:
     The `[triage]` setting stays out: the app's rules come from `Services.rules`, and compiling
     them again here would cost time for a copy nobody reads.
     """
-    from tipline.district.config import parse_district  # noqa: PLC0415 - avoids a cycle at import
 
     schools = session.scalars(select(School).where(School.active).order_by(School.id)).all()
     staff = session.scalars(select(Staff).where(Staff.active).order_by(Staff.id)).all()

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from tipline.db import new_id
 from tipline.models import Alert, Delivery, OutboundMessage
 from tipline.platform import queueing
-from tipline.platform.services import ALERTS_QUEUE, JobKind, Services
+from tipline.platform.services import ALERTS_QUEUE, JobKind, Services, services
 from tipline.vault.keyring import Vault
 
 log = logging.getLogger(__name__)
@@ -110,8 +110,6 @@ def send_after_commit(session: Session, ids: Sequence[str]) -> None:
     so the sweeper sends them.
     """
     if ids and has_app_context():
-        from tipline.platform.services import services  # noqa: PLC0415
-
         enqueue_after_commit(session, services(), ids)
 
 

@@ -33,6 +33,8 @@ from typing import Any, TextIO
 from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
 
 from tipline.settings import Settings
 
@@ -77,7 +79,6 @@ class Sent:
 
 def _classify(exc: Exception) -> SendError:  # noqa: PLR0911 - one answer per kind
     """Map a twilio/requests/smtplib exception onto Transient, Ambiguous or Final."""
-    import requests  # noqa: PLC0415 - twilio depends on it
 
     status = getattr(exc, "status", None)
     if isinstance(status, int):  # TwilioRestException
@@ -130,9 +131,6 @@ class Notifier:
 
     def client(self) -> Any:
         if self._client is None:
-            from twilio.http.http_client import TwilioHttpClient  # noqa: PLC0415
-            from twilio.rest import Client  # noqa: PLC0415
-
             client = Client(
                 self.settings.twilio_account_sid,
                 self.settings.twilio_auth_token,

@@ -17,8 +17,11 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from tipline.extensions import db
+from tipline.models import TRIAGE_SETTING, Setting
 from tipline.platform.redisconn import connect
 from tipline.settings import Settings
+from tipline.triage import TriageRulesError, load_rules
 from tipline.vault.keyring import Vault
 
 if TYPE_CHECKING:
@@ -107,8 +110,6 @@ class Services:
         now = self.clock()
         if self._rules is not None and now - self._rules_checked < RULES_TTL:
             return self._rules
-        from tipline.models import TRIAGE_SETTING, Setting  # noqa: PLC0415
-        from tipline.triage import TriageRulesError, load_rules  # noqa: PLC0415
 
         setting = session.get(Setting, TRIAGE_SETTING)
         value = setting.value if setting and setting.value else None
@@ -133,8 +134,6 @@ def install_services(app: Flask, settings: Settings) -> None:
     app.extensions[EXTENSION] = Services(settings)
     if settings.database_url.startswith("sqlite"):
         with app.app_context():
-            from tipline.extensions import db  # noqa: PLC0415
-
             event.listen(db.engine, "connect", _sqlite_pragmas)
 
 
