@@ -10,14 +10,14 @@ from flask import Flask
 from sqlalchemy import delete, func, select, update
 
 from tests.conftest import TEST_KEY_1, TEST_KEY_2
+from tests.support.admin import make_tip as stored_tip
 from tipline.cli import main
 from tipline.cli.assemble import build_app
-from tipline.db import new_id, utcnow
+from tipline.db import utcnow
 from tipline.extensions import db, dbsession
 from tipline.intake import records
 from tipline.models import DataKey, Tip, Tipster
 from tipline.platform.services import services
-from tipline.triage import classify
 from tipline.vault.crypto import CryptoError
 from tipline.vault.retention import apply_retention
 
@@ -25,37 +25,22 @@ PHONE = "+15551230077"
 
 
 def make_tip(app: Flask, text: str, phone: str | None = None) -> str:
-    """Store a tip (and its sender's phone, sealed and hashed) the way intake does."""
+    """A tip stored the way intake does, and a follow-up: two sealed texts under its data key."""
+    tip_id = stored_tip(app, text, phone=phone)
     with app.app_context():
-        session, vault = dbsession(), services(app).vault
-        school = records.school_by_slug(session, "lincoln")
-        tipster = None
-        if phone:
-            tipster = Tipster(id=new_id(), kind="sms", data_key=vault.new_data_key())
-            tipster.phone_hash = vault.lookup_hash(session, "phone", phone)
-            vault.put(tipster, "phone", phone)
-            session.add(tipster)
-        tip = records.create_tip(
-            session,
-            vault,
-            school=school,
-            text=text,
-            source="sms",
-            verdict=classify(text),
-            tipster=tipster,
-            now=utcnow(),
-        )
+        tip = dbsession().get(Tip, tip_id)
+        assert tip is not None
         records.add_message(
-            session,
-            vault,
+            dbsession(),
+            services(app).vault,
             tip,
             direction="in",
-            channel="sms",
+            channel=tip.source,
             text=text + " (follow-up)",
             now=utcnow(),
         )
-        session.commit()
-        return tip.id
+        dbsession().commit()
+    return tip_id
 
 
 def read_back(app: Flask, tip_id: str) -> tuple[str, list[str], str | None]:
