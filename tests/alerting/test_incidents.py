@@ -120,6 +120,17 @@ def test_event_keys_come_from_places_people_and_weapons(app: Flask) -> None:
     with app.app_context():
         rules = services(app).rules(db.session)
     keys = incidents.event_keys("Mr. Smith saw Jake Miller with a gun near the lunchroom", rules)
-    assert keys >= {"place:cafeteria", "weapon:firearm", "person:smith", "person:jake"}
-    assert incidents.event_keys("FIGHT IN THE CAFETERIA", rules) == {"place:cafeteria"}
-    assert incidents.event_keys("Big fight. Please come", rules) == set()
+    assert keys == {"place:cafeteria", "weapon:firearm", "person:smith", "person:jake"}
+    assert incidents.event_keys("FIGHT IN THE CAFETERIA", rules) == {
+        "place:cafeteria",
+        "harm:fight",
+    }
+    assert incidents.event_keys("Big fight. Please come", rules) == {"harm:fight"}
+
+
+def test_a_schools_own_places_count_as_places(app: Flask) -> None:
+    for text in ("fight in the pit right now", "big fight at the pit", "fight in the annex"):
+        route(app, add_tip(app, text, T0), T0)
+    assert count(app, Incident) == 2  # the pit's fight (2 tips), the annex's
+    with app.app_context():
+        assert sorted(i.tip_count for i in db.session.scalars(select(Incident))) == [1, 2]

@@ -24,6 +24,7 @@ def example() -> dict[str, Any]:
 def test_example_config_is_valid_and_complete() -> None:
     district = load_district(EXAMPLE_CONFIG)
     assert [s.slug for s in district.schools] == ["lincoln", "washington"]
+    assert district.schools[0].places == ("the pit", "the annex")
     roles = {s.role for s in district.staff}
     assert roles == {"sro", "admin", "counselor", "district"}
     assert {sev for p in district.policies for sev in p.severity} == {
@@ -145,6 +146,13 @@ BAD = [
         "[[school]]",
         "'alert_text'",
         "excerpt",
+    ),
+    (
+        "places not strings",
+        _set(("school", 0, "places"), ["the pit", 4]),
+        "[[school]]",
+        "'places'",
+        "list of strings",
     ),
 ]
 

@@ -29,7 +29,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
 
 from tipline.alerting.acks import new_ack_token
-from tipline.alerting.wording import email_text, sms_text, summary, tip_count, voice_summary
+from tipline.alerting.wording import (
+    email_text,
+    reopened_note,
+    sms_text,
+    summary,
+    tip_count,
+    voice_summary,
+)
 from tipline.db import new_id
 from tipline.district.cache import current_district, overrides_at
 from tipline.district.config import CHANNELS, DistrictConfig, StepConfig
@@ -64,6 +71,38 @@ class StepRun:
     early: bool = False
 
 
+@dataclass(frozen=True)
+class Position:
+    """Where a replaced alert's escalation stood: the next (round, step) and when, and the
+    step it ran last (its people are the ones paged about the incident now)."""
+
+    policy: str
+    round: int
+    step: int
+    next_at: datetime | None
+    last: tuple[int, int] | None
+
+    def continued_by(self, alert: Alert) -> bool:
+        """Whether `alert` (its replacement) keeps this position: same policy, a step ran."""
+        return self.last is not None and self.policy == alert.policy.get("name")
+
+
+def position_of(session: Session, alert: Alert) -> Position:
+    last = session.execute(
+        select(AlertStep.round, AlertStep.step)
+        .where(AlertStep.alert_id == alert.id)
+        .order_by(AlertStep.round.desc(), AlertStep.step.desc())
+        .limit(1)
+    ).first()
+    return Position(
+        str(alert.policy.get("name")),
+        alert.round,
+        alert.step,
+        alert.next_at,
+        (int(last[0]), int(last[1])) if last else None,
+    )
+
+
 # -- alerts ------------------------------------------------------------------------------------
 
 
@@ -77,8 +116,14 @@ def open_alert(
     now: datetime,
     incident_id: str | None = None,
     reason: str = "new tip",
+    replaces: Position | None = None,
 ) -> Alert:
-    """Add an alert due now, with a snapshot of the first matching policy (or the fallback)."""
+    """Add an alert due now, with a snapshot of the first matching policy (or the fallback).
+
+    An alert that `replaces` one of the same policy takes over its position and deadline, so
+    a stream of additions to an incident cannot hold escalation at its first step; under
+    another policy (the incident became more severe) it is a new escalation from step 0.
+    """
     school = tip.school
     policy = match_policy(district, school.slug, severity, category)
     if policy is None:
@@ -116,8 +161,64 @@ def open_alert(
         reason=reason[:120],
         created_at=now,
     )
+    if replaces is not None and replaces.continued_by(alert):
+        alert.round, alert.step, alert.next_at = replaces.round, replaces.step, replaces.next_at
     session.add(alert)
     return alert
+
+
+def page_update(
+    session: Session,
+    vault: Vault,
+    alert: Alert,
+    at: tuple[int, int],
+    now: datetime,
+    *,
+    public_url: str,
+) -> StepRun:
+    """Page the people of step `at` (the replaced alert's last) about the new alert, now,
+    without moving its position or deadline; the caller then enqueues the sends and the timer.
+
+    Runs in the routing transaction that opened the alert, so it cannot run twice: the
+    routing is idempotent and (alert, round, step) is unique.
+    """
+    row = AlertStep(
+        alert_id=alert.id,
+        round=at[0],
+        step=at[1],
+        due_at=now,
+        executed_at=now,
+        executed_by="update",
+        recipients=[],
+    )
+    session.add(row)
+    session.flush()
+    ids, names, fallback = _page(session, vault, alert, at, now, public_url)
+    row.recipients, row.used_fallback = names, fallback
+    audit.record(
+        session,
+        "system",
+        "alert.step",
+        alert.tip_id,
+        alert=alert.id,
+        round=at[0],
+        step=at[1],
+        recipients=names,
+        late_s=0.0,
+    )
+    session.commit()
+    log.info(
+        "alert %s %s round %d step %d paged %s again (an update; the next step stays due %s)",
+        alert.tip.code,
+        alert.school.slug,
+        *at,
+        ", ".join(names) or "nobody",
+        alert.next_at.isoformat() if alert.next_at else "never",
+    )
+    result = StepRun(alert.id, executed=True, outbound_ids=[i for i, _ in ids])
+    result.urgent = [i for i, channel in ids if channel == "sms"]
+    result.next_at, result.token = alert.next_at, (alert.token if alert.next_at else None)
+    return result
 
 
 def _next(alert: Alert, now: datetime) -> tuple[int, int, datetime | None]:
@@ -261,6 +362,7 @@ def _page(
         )
     }
     count = tip_count(session, alert)
+    note = reopened_note(session, alert)
     text = None
     if alert.school.alert_text != "link":
         text = vault.get_text(alert.tip, "body") if alert.tip.data_key else None
@@ -274,11 +376,12 @@ def _page(
             link = f"{public_url}/ack/{token}"
             body: str | None
             if channel == "sms":
-                body, line = sms_text(alert, count, text, link), summary(alert, count)
+                body = sms_text(alert, count, text, link, note)
+                line = summary(alert, count, note)
             elif channel == "voice":
                 body, line = None, voice_summary(alert)
             else:
-                body, line = email_text(alert, count, text, link), summary(alert, count)
+                body, line = email_text(alert, count, text, link), summary(alert, count, note)
             msg = queue_outbound(
                 session,
                 vault,

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from tipline.alerting import escalation, incidents
 from tipline.district import cache
-from tipline.models import School, Tip
+from tipline.models import Alert, School, Tip
 from tipline.outbox import messages
 from tipline.triage import RuleSet
 from tipline.vault import audit
@@ -62,9 +62,14 @@ def route_tip(
     placement = incidents.place_tip(session, vault, rules, tip, now)
     incident = placement.incident
     alert = None
+    resume = None
     if placement.page:
-        if placement.previous_alert:
-            messages.close_alert(session, placement.previous_alert, "superseded", now)
+        previous = (
+            session.get(Alert, placement.previous_alert) if placement.previous_alert else None
+        )
+        if previous is not None and previous.status == "open":
+            resume = escalation.position_of(session, previous)
+            messages.close_alert(session, previous.id, "superseded", now)
         severity = incident.severity
         category = incident.category if severity != tip.severity else tip.category
         alert = escalation.open_alert(
@@ -76,6 +81,7 @@ def route_tip(
             now=now,
             incident_id=incident.id,
             reason=placement.reason,
+            replaces=resume,
         )
         session.flush()
         incident.alert_id = alert.id
@@ -106,7 +112,12 @@ def route_tip(
         tip.school.slug,
         placement.reason,
     )
-    run = escalation.run_step(
-        session, vault, alert.id, alert.token, now, public_url=public_url, executed_by="route"
-    )
+    if resume is not None and resume.last is not None and resume.continued_by(alert):
+        # It took over the replaced alert's position: the people paged so far hear of the
+        # addition now, and the next step stays due when it was.
+        run = escalation.page_update(session, vault, alert, resume.last, now, public_url=public_url)
+    else:
+        run = escalation.run_step(
+            session, vault, alert.id, alert.token, now, public_url=public_url, executed_by="route"
+        )
     return Routed(tip.code, alert.id, placement.reason, run)

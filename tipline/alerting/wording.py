@@ -9,7 +9,9 @@ outbox `summary` carry no tip text either.
 from __future__ import annotations
 
 import re
+from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tipline.models import Alert, Incident
@@ -30,10 +32,32 @@ def tip_count(session: Session, alert: Alert) -> int:
     return incident.tip_count if incident else 1
 
 
-def summary(alert: Alert, count: int = 1) -> str:
-    """The console line's text: `CRITICAL weapon T4821 · Reply ACK 4821` (no tip text)."""
+def reopened_note(session: Session, alert: Alert) -> str | None:
+    """`new report on incident T4821, acked 10:02` when an earlier alert of the alert's
+    incident was acknowledged (or closed): the SRO must not take it for the old page."""
+    if alert.incident_id is None:
+        return None
+    earlier = session.scalars(
+        select(Alert)
+        .where(Alert.incident_id == alert.incident_id, Alert.id != alert.id)
+        .order_by(Alert.created_at, Alert.id)
+    ).all()
+    ended = [a for a in earlier if a.status not in ("open", "superseded")]
+    if not ended or earlier[0].tip_id == alert.tip_id:
+        return None
+    last = max(ended, key=lambda a: a.acked_at or a.created_at)
+    if last.acked_at is None:
+        return f"new report on incident {earlier[0].tip.code}, {last.status}"
+    at = last.acked_at.astimezone(ZoneInfo(alert.school.timezone)).strftime("%H:%M")
+    return f"new report on incident {earlier[0].tip.code}, acked {at}"
+
+
+def summary(alert: Alert, count: int = 1, note: str | None = None) -> str:
+    """The console line's text: `CRITICAL weapon T4821 · Reply ACK 4821` (no tip text), with
+    `T5067 · new report on incident T4821, acked 10:02 · Reply ACK 5067` after an ack."""
     more = f" ({count} tips)" if count > 1 else ""
-    return f"{label(alert)} {alert.tip.code}{more} · Reply ACK {alert.tip.code_digits}"
+    about = f" · {note}" if note else ""
+    return f"{label(alert)} {alert.tip.code}{about}{more} · Reply ACK {alert.tip.code_digits}"
 
 
 def voice_summary(alert: Alert) -> str:
@@ -55,10 +79,13 @@ def excerpt(text: str, budget: int) -> str:
     return gsm.cut(gsm.to_gsm7(masked), min(budget, EXCERPT_MAX))
 
 
-def sms_text(alert: Alert, count: int, tip_text: str | None, link: str) -> str:
+def sms_text(
+    alert: Alert, count: int, tip_text: str | None, link: str, note: str | None = None
+) -> str:
     """The alert SMS: severity, category, tip code, school, ACK code; at most 2 segments."""
     more = f" ({count} tips)" if count > 1 else ""
-    head = gsm.to_gsm7(f"{label(alert)} {alert.tip.code}{more} {alert.school.name}")
+    about = f" · {note}" if note else ""
+    head = gsm.to_gsm7(f"{label(alert)} {alert.tip.code}{about}{more} {alert.school.name}")
     tail = f" Reply ACK {alert.tip.code_digits} or confirm: {link}"
     if tip_text is None or alert.school.alert_text == "link":
         middle = ": open the link."
@@ -68,7 +95,7 @@ def sms_text(alert: Alert, count: int, tip_text: str | None, link: str) -> str:
         middle = f': "{quoted}"' if quoted else ""
     body = head + middle + tail
     if gsm.septets(body) > gsm.TWO_SEGMENTS:  # a very long school name: drop it, keep the rest
-        body = gsm.to_gsm7(f"{label(alert)} {alert.tip.code}{more}") + tail
+        body = gsm.to_gsm7(f"{label(alert)} {alert.tip.code}{about}{more}") + tail
     return body
 
 

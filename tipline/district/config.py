@@ -39,6 +39,7 @@ class SchoolConfig:
     monitored: str | None = None
     followup_window: timedelta = timedelta(hours=72)
     alert_text: str = "excerpt"
+    places: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -208,6 +209,7 @@ def _school(e: _Entry) -> SchoolConfig:
             "monitored",
             "followup_window",
             "alert_text",
+            "places",
         }
     )
     slug = e.get("slug", str)
@@ -232,6 +234,7 @@ def _school(e: _Entry) -> SchoolConfig:
             "followup_window", parse_duration, e.get("followup_window", str, "72h")
         ),
         alert_text=alert_text,
+        places=e.strings("places", ()),
     )
 
 

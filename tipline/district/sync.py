@@ -56,6 +56,7 @@ def sync_district(  # noqa: PLR0912 - schools, staff, shifts, policies in one pa
         row.fallback, row.monitored = list(cfg.fallback), cfg.monitored
         row.followup_window_s = int(cfg.followup_window.total_seconds())
         row.alert_text, row.active = cfg.alert_text, True
+        row.places = list(cfg.places)
     for slug, row in schools.items():
         if row.active and district.school(slug) is None:
             row.active = False
@@ -147,6 +148,7 @@ def district_from_db(session: Session) -> DistrictConfig:
                 "fallback": list(s.fallback),
                 "followup_window": f"{s.followup_window_s}s",
                 "alert_text": s.alert_text,
+                "places": list(s.places or ()),
                 **({"monitored": s.monitored} if s.monitored else {}),
             }
             for s in schools

@@ -39,20 +39,22 @@ class OnCallOverride(Base):
 class Incident(Base):
     """Tips about one event at one school: paged once, with a running count.
 
-    `keys` holds keyed hashes of the places, people and weapons the tips name (`place:<hash>`),
-    never the words themselves: the tip text stays sealed.
+    `keys` holds keyed hashes of the places, people, weapons and harms the tips name
+    (`place:<hash>`), never the words themselves: the tip text stays sealed. The window is
+    measured from `opened_at`, not from the last tip.
     """
 
     __tablename__ = "incident"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     school_id: Mapped[int] = mapped_column(ForeignKey("school.id", ondelete="CASCADE"), index=True)
-    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     last_tip_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     tip_count: Mapped[int] = mapped_column(Integer, default=1)
     severity: Mapped[str] = mapped_column(String(16))
     category: Mapped[str] = mapped_column(String(16))
     keys: Mapped[list[str]] = mapped_column(JSON, default=list)
+    signals: Mapped[list[str]] = mapped_column(JSON, default=list)  # "now", "hurt" once said
     alert_id: Mapped[str | None] = mapped_column(String(32))  # the alert now paging for it
 
 

@@ -29,6 +29,7 @@ class School(Base):
     monitored: Mapped[str | None] = mapped_column(String(200))
     followup_window_s: Mapped[int] = mapped_column(Integer, default=72 * 3600)
     alert_text: Mapped[str] = mapped_column(String(16), default="excerpt")
+    places: Mapped[list[str]] = mapped_column(JSON, default=list)  # its own place names
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
