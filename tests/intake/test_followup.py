@@ -216,6 +216,27 @@ def test_a_bad_or_old_reply_token_asks_for_the_receipt_again(
         assert db.session.scalars(select(Message)).all() == []
 
 
+def test_a_blocked_sender_cannot_post_through_a_page_already_open(
+    app: Flask, client: FlaskClient
+) -> None:
+    """The attack: keep the follow-up page open, get blocked, and go on posting through it."""
+    code, passphrase = submit_tip(client, LOW_TIP)
+    page = Page(followup(client, code, passphrase).get_data(as_text=True))
+    with app.app_context():
+        tipster = the_tip(app).tipster
+        assert tipster is not None
+        tipster.blocked = True
+        db.session.commit()
+    resp = reply(client, page, "still here, still posting")
+    body = resp.get_data(as_text=True)
+    assert resp.status_code == 200
+    assert "timed out" in body  # the same page as a stale token: nothing says "blocked"
+    assert LOW_TIP not in body
+    assert followup(client, code, passphrase, message="and again").status_code == 200
+    with app.app_context():
+        assert db.session.scalars(select(Message)).all() == []
+
+
 def test_followup_without_csrf_token_is_rejected(app: Flask, client: FlaskClient) -> None:
     code, passphrase = submit_tip(client, LOW_TIP)
     resp = client.post("/followup", data={"code": code, "passphrase": passphrase})

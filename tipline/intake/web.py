@@ -198,6 +198,17 @@ def open_followup(session: Session, vault: Vault, code: str, passphrase: str) ->
     ).first()
 
 
+def tip_for_followup(session: Session, tip_id: str) -> Tip | None:
+    """The tip a follow-up page's token names, unless it is gone or its sender is blocked.
+
+    The token outlives the check of the receipt: blocking must also stop a page already open.
+    """
+    tip = session.get(Tip, tip_id)
+    if tip is None or (tip.tipster is not None and tip.tipster.blocked):
+        return None
+    return tip
+
+
 def open_followup_limited(
     session: Session, svc: Services, code: str, passphrase: str, limits: Limits
 ) -> Tip | None:

@@ -219,7 +219,7 @@ def _tip_from_token(token: str) -> Tip | None:
         return None
     if not isinstance(tip_id, str):
         return None
-    return dbsession().get(Tip, tip_id)
+    return web.tip_for_followup(dbsession(), tip_id)
 
 
 def _serializer() -> URLSafeTimedSerializer:
