@@ -36,9 +36,23 @@ class Settings:
     mail_from: str = "tipline@localhost"
     log_level: str = "INFO"
 
+    def __post_init__(self) -> None:
+        # Fail closed: with only one of the two set, the app would run in console mode while
+        # someone meant it to check Twilio's signatures, so an unsigned POST would pass.
+        if (self.twilio_account_sid is None) != (self.twilio_auth_token is None):
+            given, missing = (
+                ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN")
+                if self.twilio_auth_token is None
+                else ("TWILIO_AUTH_TOKEN", "TWILIO_ACCOUNT_SID")
+            )
+            raise ConfigError(
+                f"{missing}: must be set when {given} is (set both for Twilio, or neither "
+                "for console mode)"
+            )
+
     @property
     def twilio_enabled(self) -> bool:
-        return bool(self.twilio_account_sid and self.twilio_auth_token)
+        return self.twilio_auth_token is not None
 
 
 def parse_master_keys(

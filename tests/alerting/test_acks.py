@@ -3,51 +3,28 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 from xml.etree import ElementTree
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
-from werkzeug.test import TestResponse
 
-from tests.conftest import post_signed, sign, sms_params, twiml_text
+from tests.conftest import post_signed, sign
+from tests.support.acks import T0, csrf, link_token, paged, text_staff
 from tests.support.alerting import (
-    GUN,
-    LINCOLN,
     PATEL,
-    RUIZ,
     WASHINGTON,
-    WEDNESDAY_10AM,
-    add_tip,
     outbound,
-    route,
     run_due,
     sender_for,
     steps,
     the_alert,
-    tip_code,
 )
 from tests.support.fakes import FakeTwilio
 from tipline.alerting import acks
 from tipline.db import utcnow
 from tipline.extensions import db
 from tipline.models import Alert, Delivery
-
-T0 = WEDNESDAY_10AM
-
-
-def text_staff(client: FlaskClient, body: str, from_: str = RUIZ, to: str = LINCOLN) -> str:
-    resp = post_signed(client, "/sms/inbound", sms_params(body, from_=from_, to=to))
-    assert resp.status_code == 200
-    return twiml_text(resp)
-
-
-def paged(app: Flask, text: str = GUN, at: datetime = T0) -> tuple[str, str]:
-    """A critical tip at lincoln, routed and its first step run: (tip id, tip code)."""
-    tip_id = add_tip(app, text, at)
-    route(app, tip_id, at)
-    return tip_id, tip_code(app, tip_id)
 
 
 @pytest.mark.parametrize(
@@ -143,25 +120,6 @@ def test_ack_from_a_student_number_is_a_student_message(twilio_app: Flask) -> No
 
 
 # -- the confirm page --------------------------------------------------------------------------
-
-
-def link_token(app: Flask) -> str:
-    sms = outbound(app, purpose="alert", channel="sms")[0]
-    with app.app_context():
-        from tipline.platform.services import services  # noqa: PLC0415
-
-        msg = db.session.get(type(sms), sms.id)
-        assert msg is not None
-        body = services(app).vault.get_text(msg, "body") or ""
-    m = re.search(r"/ack/([A-Za-z0-9_-]+)", body)
-    assert m is not None
-    return m.group(1)
-
-
-def csrf(resp: TestResponse) -> str:
-    m = re.search(rb'name="csrf_token" value="([^"]+)"', resp.data)
-    assert m is not None
-    return m.group(1).decode()
 
 
 def test_link_get_only_shows_and_post_acknowledges(twilio_app: Flask) -> None:

@@ -216,6 +216,27 @@ def test_a_bad_or_old_reply_token_asks_for_the_receipt_again(
         assert db.session.scalars(select(Message)).all() == []
 
 
+def test_a_blocked_sender_cannot_post_through_a_page_already_open(
+    app: Flask, client: FlaskClient
+) -> None:
+    """The attack: keep the follow-up page open, get blocked, and go on posting through it."""
+    code, passphrase = submit_tip(client, LOW_TIP)
+    page = Page(followup(client, code, passphrase).get_data(as_text=True))
+    with app.app_context():
+        tipster = the_tip(app).tipster
+        assert tipster is not None
+        tipster.blocked = True
+        db.session.commit()
+    resp = reply(client, page, "still here, still posting")
+    body = resp.get_data(as_text=True)
+    assert resp.status_code == 200
+    assert "timed out" in body  # the same page as a stale token: nothing says "blocked"
+    assert LOW_TIP not in body
+    assert followup(client, code, passphrase, message="and again").status_code == 200
+    with app.app_context():
+        assert db.session.scalars(select(Message)).all() == []
+
+
 def test_followup_without_csrf_token_is_rejected(app: Flask, client: FlaskClient) -> None:
     code, passphrase = submit_tip(client, LOW_TIP)
     resp = client.post("/followup", data={"code": code, "passphrase": passphrase})
@@ -270,12 +291,22 @@ def test_wrong_passphrases_are_rate_limited_even_with_the_right_one(
         assert (normalize_code(code) or "").encode() not in key.upper()
 
 
-def test_the_overall_cap_stops_guessing_across_codes(app: Flask, client: FlaskClient) -> None:
-    app.config[views.LIMITS_CONFIG] = Limits(per_key=5, overall=3, window_s=900)
+def test_junk_posts_on_random_codes_do_not_close_followups_for_everyone(
+    app: Flask, client: FlaskClient
+) -> None:
+    """The attack: one person posts wrong guesses for many codes to lock every student out."""
     code, passphrase = submit_tip(client, LOW_TIP)
-    for guess in ("AAAA-AAAA-AAAA-AAAA", "BBBB-BBBB-BBBB-BBBB", "CCCC-CCCC-CCCC-CCCC"):
-        assert followup(client, guess, "some words").status_code == 200
-    assert followup(client, code, passphrase).status_code == 429
+    token = csrf_from(client, "/followup")
+    for _ in range(150):
+        junk = receipts.format_code(receipts.new_code())
+        resp = client.post(
+            "/followup", data={"csrf_token": token, "code": junk, "passphrase": "some words"}
+        )
+        assert resp.status_code == 200
+        assert "do not open a tip" in resp.get_data(as_text=True)
+    resp = followup(client, code, passphrase)
+    assert resp.status_code == 200
+    assert LOW_TIP in resp.get_data(as_text=True)
 
 
 # -- Redis down -----------------------------------------------------------------------------

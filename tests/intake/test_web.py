@@ -18,8 +18,8 @@ from werkzeug.serving import make_server
 
 from tests.support.web import (
     Page,
-    csrf_from,
     dump_tables,
+    form_tokens,
     post_tip,
     stored_anywhere,
     submit_tip,
@@ -65,7 +65,11 @@ def test_web_tip_over_real_http_without_javascript(
         page = Page(form.text)
         resp = browser.post(
             f"{live_server}/tip/lincoln",
-            data={"csrf_token": page.value("csrf_token"), "text": text},
+            data={
+                "csrf_token": page.value("csrf_token"),
+                "form_token": page.value("form_token"),
+                "text": text,
+            },
             files={"attachment": ("", b"", "application/octet-stream")},  # nothing chosen
             timeout=10,
         )
@@ -122,8 +126,7 @@ def test_https_post_without_referer_is_accepted(app: Flask) -> None:
     """Referrer-Policy: no-referrer means browsers send none; CSRF must not demand one."""
     client = app.test_client()
     url = "https://tipline.test/tip/lincoln"
-    token = Page(client.get(url).get_data(as_text=True)).value("csrf_token")
-    resp = client.post(url, data={"csrf_token": token, "text": "someone keyed my car"})
+    resp = client.post(url, data={**form_tokens(client, url), "text": "someone keyed my car"})
     assert resp.status_code == 200
     assert tip_count(app) == 1
 
@@ -317,12 +320,12 @@ def test_no_table_holds_the_tip_text_the_code_or_the_passphrase(
 def test_pages_have_no_script_no_third_party_url_and_carry_the_headers(
     client: FlaskClient,
 ) -> None:
-    token = csrf_from(client, "/tip/lincoln")
+    tokens = form_tokens(client, "/tip/lincoln")
     pages = {
         "form": client.get("/tip/lincoln"),
         "form-es": client.get("/tip/lincoln?lang=es"),
         "followup": client.get("/followup"),
-        "receipt": client.post("/tip/lincoln", data={"csrf_token": token, "text": "tag on wall"}),
+        "receipt": client.post("/tip/lincoln", data={**tokens, "text": "tag on wall"}),
         "404": client.get("/nothing-here"),
         "405": client.delete("/followup"),
         "400": client.post("/followup", data={"code": "x"}),

@@ -54,6 +54,18 @@ def test_the_overall_cap_refuses_every_key(conn: redis.Redis) -> None:
             limiter.check(key)
 
 
+def test_without_an_overall_key_only_the_key_counts(conn: redis.Redis) -> None:
+    limiter = FailureLimiter(conn, None, Limits(per_key=2, overall=3, window_s=60))
+    for i in range(50):
+        limiter.record_failure(f"guess-{i}")
+    limiter.check("never-tried")
+    assert sorted(conn.scan_iter())[0] == (PREFIX + "guess-0").encode()
+    assert len(list(conn.scan_iter())) == 50
+    limiter.record_failure("guess-0")
+    with pytest.raises(RateLimited):
+        limiter.check("guess-0")
+
+
 def test_counts_expire_with_their_window(conn: redis.Redis) -> None:
     limiter = FailureLimiter(conn, "overall", Limits(per_key=1, overall=10, window_s=1))
     limiter.record_failure("key-a")

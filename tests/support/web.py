@@ -77,6 +77,12 @@ def csrf_from(client: FlaskClient, url: str) -> str:
     return Page(client.get(url).get_data(as_text=True)).value("csrf_token")
 
 
+def form_tokens(client: FlaskClient, url: str) -> dict[str, str]:
+    """The CSRF token and the single-use form token of a freshly fetched tip form."""
+    page = Page(client.get(url).get_data(as_text=True))
+    return {"csrf_token": page.value("csrf_token"), "form_token": page.value("form_token")}
+
+
 def post_tip(
     client: FlaskClient,
     text: str,
@@ -86,7 +92,7 @@ def post_tip(
     attachment: tuple[bytes, str, str] | None = None,
 ) -> Any:
     url = f"/tip/{school}{query}"
-    data: dict[str, Any] = {"csrf_token": csrf_from(client, url), "text": text}
+    data: dict[str, Any] = {**form_tokens(client, url), "text": text}
     if attachment is not None:
         content, name, declared = attachment
         data["attachment"] = FileStorage(io.BytesIO(content), name, content_type=declared)

@@ -205,7 +205,10 @@ def open_alerts_for(session: Session, staff: Staff, school: School) -> list[Aler
 
 
 def alert_for_token(session: Session, token: str, now: datetime) -> tuple[Alert, Staff] | None:
-    """The alert and recipient a confirm-page token was sent with, while the link is valid."""
+    """The alert and recipient a confirm-page token was sent with, while the link is valid.
+
+    Only while the recipient is still active staff: a link in the phone of someone who has
+    left (or whose phone is now someone else's) must not stop an escalation."""
     if not token or len(token) > 64:
         return None
     d = session.scalars(
@@ -215,7 +218,7 @@ def alert_for_token(session: Session, token: str, now: datetime) -> tuple[Alert,
         return None
     alert = session.get(Alert, d.alert_id)
     staff = session.get(Staff, d.message.staff_id)
-    if alert is None or staff is None or now > alert.created_at + LINK_TTL:
+    if alert is None or staff is None or not staff.active or now > alert.created_at + LINK_TTL:
         return None
     return alert, staff
 

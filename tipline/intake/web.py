@@ -198,17 +198,31 @@ def open_followup(session: Session, vault: Vault, code: str, passphrase: str) ->
     ).first()
 
 
+def tip_for_followup(session: Session, tip_id: str) -> Tip | None:
+    """The tip a follow-up page's token names, unless it is gone or its sender is blocked.
+
+    The token outlives the check of the receipt: blocking must also stop a page already open.
+    """
+    tip = session.get(Tip, tip_id)
+    if tip is None or (tip.tipster is not None and tip.tipster.blocked):
+        return None
+    return tip
+
+
 def open_followup_limited(
     session: Session, svc: Services, code: str, passphrase: str, limits: Limits
 ) -> Tip | None:
     """`open_followup` behind the failure limiter: RateLimited once a receipt code has failed
     too often (then even the right passphrase is refused), LimiterUnavailable without Redis
-    (guessing would be unlimited, so the caller refuses for now)."""
+    (guessing would be unlimited, so the caller refuses for now).
+
+    Limited by receipt code only: a count across all codes would let anyone close follow-ups
+    for every student with a burst of junk posts, and spreading guesses over codes gains
+    nothing against a 77-bit passphrase behind an 80-bit code.
+    """
     vault = svc.vault
     key = vault.lookup_hash(session, "ratelimit", "followup:" + receipts.canonical_code(code))
-    limiter = FailureLimiter(
-        svc.redis, vault.lookup_hash(session, "ratelimit", "followup:*"), limits
-    )
+    limiter = FailureLimiter(svc.redis, None, limits)
     limiter.check(key)
     found = open_followup(session, vault, code, passphrase)
     if found is None:

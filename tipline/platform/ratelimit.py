@@ -34,47 +34,52 @@ class Limits:
 
 
 class FailureLimiter:
-    """Counts failed attempts per key and across all keys in windows opened by a first failure.
+    """Counts failed attempts per key, and optionally across all keys, in windows opened by a
+    first failure.
 
-    Both counters are checked before an attempt is verified, so once a key is over its limit
+    The counters are checked before an attempt is verified, so once a key is over its limit
     even the right secret is refused until the window ends: a guesser learns nothing by
-    continuing. The overall cap bounds guessing spread across many codes. Check and count are
-    separate steps, so parallel requests can overshoot by the server's concurrency: a few
-    guesses more per window against a 77-bit passphrase, in exchange for not counting
-    students' successful opens.
+    continuing. An overall cap (`overall_key` given) bounds guessing spread across many keys,
+    but anyone can fill it with junk and so lock out everyone: leave it out (None) where each
+    key guards a secret too large to guess, as a receipt's 77-bit passphrase is. Check and
+    count are separate steps, so parallel requests can overshoot by the server's concurrency:
+    a few guesses more per window, in exchange for not counting successful opens.
     """
 
-    def __init__(self, conn: redis.Redis, overall_key: str, limits: Limits | None = None) -> None:
+    def __init__(
+        self, conn: redis.Redis, overall_key: str | None, limits: Limits | None = None
+    ) -> None:
         self.conn = conn
         self.limits = limits or Limits()
-        self._overall = PREFIX + overall_key
+        self._overall = PREFIX + overall_key if overall_key is not None else None
 
     def check(self, key: str) -> None:
-        """Raise RateLimited when `key` or the overall count is at its limit."""
-        mine = PREFIX + key
+        """Raise RateLimited when `key` or the overall count (if kept) is at its limit."""
+        names = [PREFIX + key] if self._overall is None else [PREFIX + key, self._overall]
+        caps = [self.limits.per_key, self.limits.overall]
         try:
             pipe = self.conn.pipeline(transaction=False)
-            pipe.get(mine)
-            pipe.get(self._overall)
-            pipe.ttl(mine)
-            pipe.ttl(self._overall)
-            mine_count, all_count, mine_ttl, all_ttl = pipe.execute()
+            for name in names:
+                pipe.get(name)
+                pipe.ttl(name)
+            replies = pipe.execute()
         except (RedisError, OSError) as e:
             raise LimiterUnavailable(type(e).__name__) from e
-        waits = []
-        if int(mine_count or 0) >= self.limits.per_key:
-            waits.append(_wait(mine_ttl, self.limits.window_s))
-        if int(all_count or 0) >= self.limits.overall:
-            waits.append(_wait(all_ttl, self.limits.window_s))
+        waits = [
+            _wait(ttl, self.limits.window_s)
+            for count, ttl, cap in zip(replies[::2], replies[1::2], caps, strict=False)
+            if int(count or 0) >= cap
+        ]
         if waits:
             raise RateLimited(max(waits))
 
     def record_failure(self, key: str) -> None:
-        """Count one failure for `key` and overall; each window starts at its first failure."""
+        """Count one failure for `key` (and overall); each window starts at its first failure."""
         window = self.limits.window_s
+        names = [PREFIX + key] if self._overall is None else [PREFIX + key, self._overall]
         try:
             pipe = self.conn.pipeline(transaction=True)
-            for name in (PREFIX + key, self._overall):
+            for name in names:
                 pipe.set(name, 0, ex=window, nx=True)
                 pipe.incr(name)
             pipe.execute()

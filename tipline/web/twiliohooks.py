@@ -3,8 +3,8 @@
 Twilio cannot send a CSRF token; the X-Twilio-Signature over `TIPLINE_PUBLIC_URL` + path (+
 query) and the form is what proves where a request came from: an HMAC-SHA1 under the Auth
 Token, or, where a Twilio Webhook Rule says so, under a SharedKey (`TWILIO_WEBHOOK_SHARED_KEYS`)
-with the algorithm its settings header names. Console mode (no Twilio credentials) skips the
-check.
+with the algorithm its settings header names. Only console mode (no Auth Token, and then no
+Account SID either: `Settings` refuses one without the other) skips the check.
 """
 
 from __future__ import annotations
@@ -69,12 +69,12 @@ def signature_refusal(
     signature: str,
     settings_header: str | None,
 ) -> str | None:
-    """Why Twilio did not sign this (for the log), or None when it did or is not configured.
+    """Why Twilio did not sign this (for the log), or None when it did or there is no Auth Token.
 
     `url` is the public URL the request was sent to, query included. Needs no request, so
     the webhook's fast path (`tipline.web.sms.fastpath`) checks with the very same code.
     """
-    if not settings.twilio_enabled or settings.twilio_auth_token is None:
+    if settings.twilio_auth_token is None:  # console mode; never skipped once a token is set
         return None
     if not signature:
         return "missing Twilio signature"

@@ -9,6 +9,9 @@ from wtforms.validators import DataRequired, Optional
 
 
 class TipForm(FlaskForm):  # type: ignore[misc]
+    # Good for one post of this rendering (`intake.formtokens`); checked by the view, which
+    # tells a replay apart from a missing field.
+    form_token = HiddenField()
     text = TextAreaField(validators=[DataRequired(message="err_text_required")])
     attachment = FileField(validators=[Optional()])
 

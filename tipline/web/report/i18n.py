@@ -61,6 +61,16 @@ TEXT: dict[str, dict[str, str]] = {
         "limited_title": "Too many attempts",
         "limited_body": "For your safety, checking on tips is paused after several wrong "
         "attempts. Try again in {minutes} minutes.",
+        "form_used_title": "This form was already sent",
+        "form_used_body": "Nothing was saved this time: each form can be sent once. If you got a "
+        "receipt code, your tip was received. To send another tip, open a new form.",
+        "form_invalid_title": "The form could not be sent",
+        "form_invalid_body": "Nothing was saved: the form was too old or not from this page. "
+        "Open a new form and send your tip again.",
+        "budget_title": "Too many tips from this browser",
+        "budget_body": "Nothing was saved: this browser has sent many tips in the last hour. "
+        "Try again later, or add to an earlier tip with its receipt code.",
+        "new_form": "Open a new form",
         "unavailable_title": "Try again later",
         "unavailable_body": "Checking on a tip is not available right now. Please try again "
         "later. You can still send a new tip.",
@@ -133,6 +143,17 @@ TEXT: dict[str, dict[str, str]] = {
         "limited_title": "Demasiados intentos",
         "limited_body": "Por tu seguridad, la consulta de avisos se pausa tras varios intentos "
         "fallidos. Inténtalo de nuevo en {minutes} minutos.",
+        "form_used_title": "Este formulario ya se envió",
+        "form_used_body": "Esta vez no se guardó nada: cada formulario se puede enviar una vez. "
+        "Si recibiste un código de recibo, tu aviso llegó. Para enviar otro aviso, abre un "
+        "formulario nuevo.",
+        "form_invalid_title": "No se pudo enviar el formulario",
+        "form_invalid_body": "No se guardó nada: el formulario era muy antiguo o no era de esta "
+        "página. Abre un formulario nuevo y envía tu aviso otra vez.",
+        "budget_title": "Demasiados avisos desde este navegador",
+        "budget_body": "No se guardó nada: este navegador envió muchos avisos en la última hora. "
+        "Inténtalo más tarde, o añade a un aviso anterior con su código de recibo.",
+        "new_form": "Abrir un formulario nuevo",
         "unavailable_title": "Inténtalo más tarde",
         "unavailable_body": "La consulta de avisos no está disponible en este momento. Inténtalo "
         "más tarde. Aún puedes enviar un aviso nuevo.",

@@ -2,7 +2,7 @@
 
 Views only translate HTTP into `webtips` calls. Nothing here reads `request.remote_addr` or
 any header that could identify a student; the only cookie is Flask's browser-session cookie
-holding the CSRF token.
+holding the CSRF token and a random id that counts the session's tips (`formtokens`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,16 @@ import math
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    render_template,
+    request,
+    url_for,
+)
+from flask import session as browser_session
 from flask.typing import ResponseReturnValue
 from itsdangerous import BadData, URLSafeTimedSerializer
 from werkzeug.datastructures import FileStorage
@@ -19,7 +28,7 @@ from werkzeug.datastructures import FileStorage
 from tipline.db import utcnow
 from tipline.errors import UnknownSchool
 from tipline.extensions import dbsession
-from tipline.intake import web
+from tipline.intake import formtokens, web
 from tipline.intake.records import conversation, school_by_slug
 from tipline.models import School, Tip
 from tipline.platform.queueing import hand_off_route
@@ -35,6 +44,13 @@ FORM_BODY_LIMIT = 256 * 1024
 TOKEN_MAX_AGE = 30 * 60  # a follow-up page left open on a shared computer stops working
 TOKEN_SALT = "tipline.report.followup"  # noqa: S105 - a namespace, not a secret
 LIMITS_CONFIG = "TIPLINE_FOLLOWUP_LIMITS"  # app.config override (tests); else Limits()
+BUDGET_CONFIG = "TIPLINE_TIP_BUDGET"  # app.config override (tests); else formtokens.Budget()
+SESSION_ID = "tips"  # the signed session's random id for counting its tips
+FORM_REFUSALS = {  # FormRefused.reason -> status, title and body keys
+    "used": (400, "form_used_title", "form_used_body"),
+    "invalid": (400, "form_invalid_title", "form_invalid_body"),
+    "budget": (429, "budget_title", "budget_body"),
+}
 
 
 @bp.url_value_preprocessor
@@ -61,8 +77,23 @@ def tip(school: str) -> ResponseReturnValue:
         abort(404)
     lang = pick_lang()
     form = TipForm()
+    budget = current_app.config.get(BUDGET_CONFIG) or formtokens.Budget()
+    svc = services()
+    if form.is_submitted():
+        try:
+            formtokens.redeem(
+                svc,
+                current_app.secret_key or "",
+                form.form_token.data or "",
+                school=found.slug,
+                session_id=_session_id(),
+                budget=budget,
+            )
+        except formtokens.FormRefused as e:
+            status, title, body = FORM_REFUSALS[e.reason]
+            link = url_for("report.tip", school=found.slug, lang=lang)
+            return _notice(lang, title, strings(lang)[body], status, link=link)
     if form.validate_on_submit():
-        svc = services()
         try:
             receipt = web.submit_web_tip(
                 session,
@@ -84,7 +115,10 @@ def tip(school: str) -> ResponseReturnValue:
             session.commit()
             # After the commit: with Redis down the tip is safe and the sweeper routes it.
             hand_off_route(svc, receipt.tip.id, receipt.tip.code)
+            formtokens.spend(svc, _session_id(), budget)
             return _page("report/receipt.html", lang, school=found, receipt=receipt)
+    # Every rendering gets a token of its own, also after an error: the last one is used up.
+    form.form_token.data = formtokens.issue(current_app.secret_key or "", found.slug, _session_id())
     return _page(
         "report/tip.html",
         lang,
@@ -94,6 +128,14 @@ def tip(school: str) -> ResponseReturnValue:
         switch_url=url_for("report.tip", school=found.slug, lang=strings(lang)["switch_lang"]),
         action=url_for("report.tip", school=found.slug, lang=lang),
     )
+
+
+def _session_id() -> str:
+    """This browser session's random id for its tips, made on first use."""
+    value = browser_session.get(SESSION_ID)
+    if not isinstance(value, str):
+        value = browser_session[SESSION_ID] = formtokens.new_session_id()
+    return value
 
 
 @bp.route("/followup", methods=["GET", "POST"])
@@ -200,12 +242,23 @@ def _login_page(lang: str, form: FollowupForm, notice: str | None = None) -> Res
 
 
 def _notice(
-    lang: str, title_key: str, body: str, status: int, *, retry_after: int
+    lang: str,
+    title_key: str,
+    body: str,
+    status: int,
+    *,
+    retry_after: int | None = None,
+    link: str | None = None,
 ) -> ResponseReturnValue:
     html = render_template(
-        "report/notice.html", t=strings(lang), page_lang=lang, title_key=title_key, body=body
+        "report/notice.html",
+        t=strings(lang),
+        page_lang=lang,
+        title_key=title_key,
+        body=body,
+        link=link,
     )
-    return html, status, {"Retry-After": str(retry_after)}
+    return html, status, {} if retry_after is None else {"Retry-After": str(retry_after)}
 
 
 def _page(template: str, lang: str, **context: Any) -> ResponseReturnValue:
@@ -219,7 +272,7 @@ def _tip_from_token(token: str) -> Tip | None:
         return None
     if not isinstance(tip_id, str):
         return None
-    return dbsession().get(Tip, tip_id)
+    return web.tip_for_followup(dbsession(), tip_id)
 
 
 def _serializer() -> URLSafeTimedSerializer:
