@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tipline.triage import classify, default_rules
 
-DEFAULT_TIPS = Path(__file__).resolve().parents[2] / "shared/triage/tips_public.jsonl"
+DEFAULT_TIPS = Path(__file__).resolve().parents[1] / "tipline/triage/corpus/train/tips_public.jsonl"
 ROUNDS = 20
 
 
