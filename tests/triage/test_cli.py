@@ -54,10 +54,17 @@ def test_malformed_jsonl_line_exits_2_naming_the_line(bad: str, message: str) ->
     assert result.output.splitlines()[-1] == f"Error: {message}" or message in result.output
 
 
-def test_eval_prints_the_report() -> None:
+def test_eval_prints_each_layer_what_it_caught_and_the_calibration() -> None:
     result = CliRunner().invoke(triage_cmd, ["--eval", str(PUBLIC_TIPS)])
     assert result.exit_code == 0
-    assert result.output.startswith("220 tips")
+    lines = result.output.splitlines()
+    assert [line.split()[0] for line in lines[:3]] == ["rules", "model", "combined"]
+    assert "critical recall" in lines[0]
+    assert "en n=192" in lines[0]
+    assert "es n=28" in lines[0]
+    assert "critical tips caught: rules only" in result.output
+    assert "model calibration, p(critical)" in result.output
+    assert "220 tips" in result.output
     assert "false negatives of critical and high" in result.output
 
 

@@ -37,6 +37,14 @@ class Example:
     lang: str | None
     source: str  # "file:line", for reports
 
+    def row(self) -> dict[str, str]:
+        """The example as a labelled row for `evaluate`."""
+        row = {"id": self.id, "text": self.text, "severity": self.severity}
+        row["category"] = self.category
+        if self.lang is not None:
+            row["lang"] = self.lang
+        return row
+
 
 def read_examples(path: Path) -> list[Example]:
     """The examples of one JSON-lines file (blank lines skipped); CorpusError on a bad line."""
