@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from functools import lru_cache
 
-__all__ = ["char_grams", "word_grams"]
+__all__ = ["char_grams", "grams_of_word", "word_grams"]
 
 _BREAKS = frozenset({".", ","})
 _MAX_WORD = 24  # longer tokens (links, keyboard mashing) add nothing past this
@@ -38,12 +38,13 @@ def char_grams(text: str) -> Counter[str]:
     grams: Counter[str] = Counter()
     for token in text.split():
         if token not in _BREAKS:
-            grams.update(_char_grams(token))
+            grams.update(grams_of_word(token))
     return grams
 
 
 @lru_cache(maxsize=1 << 16)
-def _char_grams(word: str) -> tuple[str, ...]:
+def grams_of_word(word: str) -> tuple[str, ...]:
+    """The character n-grams of one space-padded word, repeats included."""
     padded = f" {word[:_MAX_WORD]} "
     last = len(padded)
     return tuple(padded[i : i + n] for n in range(2, 6) for i in range(last - n + 1))

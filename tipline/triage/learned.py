@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tipline.triage.features import char_grams, word_grams
+from tipline.triage.features import grams_of_word, word_grams
 
 __all__ = ["MODEL_PATH", "LinearModel", "Prediction", "Vectorizer", "default_model"]
 
@@ -30,6 +30,8 @@ MODEL_PATH = Path(__file__).resolve().parent / "model" / "linear.json.gz"
 FORMAT = 1
 
 _Array = npt.NDArray[np.float64]
+_BREAKS = frozenset({".", ","})
+_WORD_CACHE = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -74,21 +76,59 @@ class Vectorizer:
         self.words = {w: i for i, w in enumerate(words)}
         self.chars = {c: i + len(words) for i, c in enumerate(chars)}
         self.idf: _Array = np.asarray(idf, dtype=np.float64)
+        self._word_chars: dict[str, npt.NDArray[np.intp]] = {}
 
     def vector(self, text: str) -> tuple[npt.NDArray[np.intp], _Array]:
         """The feature indexes and TF-IDF values of a normalized text."""
-        idx: list[int] = []
-        values: list[_Array] = []
-        for grams, vocab in ((word_grams(text), self.words), (char_grams(text), self.chars)):
-            block_idx, block_counts = _known(grams, vocab)
-            if not block_idx:
-                continue
-            v = (1.0 + np.log(np.asarray(block_counts, dtype=np.float64))) * self.idf[block_idx]
-            idx.extend(block_idx)
-            values.append(v / np.sqrt(v @ v))
+        tokens = Counter(text.split())
+        blocks = [_block(*_known(word_grams(text), self.words))]
+        blocks.append(self._char_block(tokens))
+        idx = [i for i, _ in blocks if len(i)]
         if not idx:
             return np.zeros(0, dtype=np.intp), np.zeros(0)
-        return np.asarray(idx, dtype=np.intp), np.concatenate(values)
+        values = [self._tfidf(i, c) for i, c in blocks if len(i)]
+        return np.concatenate(idx), np.concatenate(values)
+
+    def _tfidf(self, idx: npt.NDArray[np.intp], counts: _Array) -> _Array:
+        v = (1.0 + np.log(counts)) * self.idf[idx]
+        return v / np.sqrt(v @ v)
+
+    def _char_block(self, tokens: Counter[str]) -> tuple[npt.NDArray[np.intp], _Array]:
+        """The known character n-grams of the distinct words, counted once per word (each
+        word's indexes are cached: tips repeat their words, a 10 KB message most of all)."""
+        parts: list[npt.NDArray[np.intp]] = []
+        repeats: list[int] = []
+        for word, n in tokens.items():
+            known = self._word_chars.get(word)
+            if known is None:
+                known = self._known_chars(word)
+            if len(known):
+                parts.append(known)
+                repeats.append(n)
+        if not parts:
+            return np.zeros(0, dtype=np.intp), np.zeros(0)
+        if len(parts) == 1 and repeats[0] == 1:
+            idx, counts = np.unique(parts[0], return_counts=True)
+            return idx, counts.astype(np.float64)
+        weights = np.repeat(np.asarray(repeats, dtype=np.float64), [len(p) for p in parts])
+        idx, inverse = np.unique(np.concatenate(parts), return_inverse=True)
+        return idx, np.bincount(inverse, weights=weights).astype(np.float64)
+
+    def _known_chars(self, word: str) -> npt.NDArray[np.intp]:
+        if word in _BREAKS:
+            known: npt.NDArray[np.intp] = np.zeros(0, dtype=np.intp)
+        else:
+            get = self.chars.get
+            found = [j for j in map(get, grams_of_word(word)) if j is not None]
+            known = np.asarray(found, dtype=np.intp)
+        if len(self._word_chars) >= _WORD_CACHE:
+            self._word_chars.clear()
+        self._word_chars[word] = known
+        return known
+
+
+def _block(idx: list[int], counts: list[int]) -> tuple[npt.NDArray[np.intp], _Array]:
+    return np.asarray(idx, dtype=np.intp), np.asarray(counts, dtype=np.float64)
 
 
 class LinearModel:
