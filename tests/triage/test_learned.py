@@ -14,6 +14,7 @@ from tests.triage.conftest import TRAIN
 from tipline.triage import classify, default_rules
 from tipline.triage.classifier import classify as rules_classify
 from tipline.triage.classifier import classify_normalized
+from tipline.triage.concepts import default_concepts
 from tipline.triage.corpus import read_corpus
 from tipline.triage.layered import combine
 from tipline.triage.learned import MODEL_PATH, LinearModel, Prediction, default_model
@@ -32,7 +33,7 @@ def test_the_packaged_model_is_small_plain_json_without_pickle() -> None:
     data = json.loads(gzip.decompress(MODEL_PATH.read_bytes()))
     assert data["words"] == sorted(data["words"])
     assert data["chars"] == sorted(data["chars"])
-    assert set(data["thresholds"]) == {"critical", "high"}
+    assert set(data["thresholds"]) == {"critical", "critical_urgent", "high"}
 
 
 def test_the_model_is_package_data() -> None:
@@ -41,22 +42,51 @@ def test_the_model_is_package_data() -> None:
 
 
 def test_the_model_never_lowers_the_rules_verdict(model: LinearModel) -> None:
-    """Over every training text, and over each severity the model could have said."""
+    """Over every training text, and over each severity the model could have said: the verdict
+    is at least the rules' (a benign frame may read a rule's critical as high, never lower), and
+    at least the model's."""
     ruleset = default_rules()
+    concepts = default_concepts()
     for example in read_corpus(TRAIN):
         norm = ruleset.normalizer.normalize(example.text)
         ruled = classify_normalized(norm, ruleset)
-        prediction = model.predict(norm.text)
-        combined = combine(ruled, prediction)
-        assert LEVELS[combined.severity] >= LEVELS[ruled.severity], example.source
-        assert LEVELS[combined.severity] >= LEVELS[prediction.severity], example.source
-        if ruled.spans and combined.severity == ruled.severity:
-            assert combined.category == ruled.category, example.source
+        found = concepts.find(norm.text)
+        prediction = model.predict(norm.text, urgent=found.urgent)
+        floor = LEVELS[ruled.severity]
+        if floor == LEVELS["critical"] and found.benign and not found.immediate:
+            floor = LEVELS["high"]
         for severity in LEVELS:
             forced = Prediction(
                 severity, prediction.category, prediction.severity_probs, prediction.category_probs
             )
-            assert LEVELS[combine(ruled, forced).severity] >= LEVELS[ruled.severity]
+            combined = combine(ruled, forced, found)
+            assert LEVELS[combined.severity] >= max(floor, LEVELS[severity]), example.source
+            if ruled.spans and LEVELS[combined.severity] <= floor:  # not raised: rules' category
+                assert combined.category == ruled.category, example.source
+
+
+def test_hedges_never_lower_and_a_benign_frame_stops_at_high() -> None:
+    assert classify("jk lol he has a gun in his backpack right now in room 12").severity == (
+        "critical"
+    )
+    ruled = rules_classify("in fortnite he said he will shoot everyone at school tomorrow")
+    verdict = classify("in fortnite he said he will shoot everyone at school tomorrow")
+    assert LEVELS[verdict.severity] >= min(LEVELS[ruled.severity], LEVELS["high"])
+
+
+def test_an_unplaced_harm_is_rounded_up_to_high() -> None:
+    found = default_concepts().find("there is a lighter and smoke behind the portables .")
+    assert "fire" in found.harms
+    ruled = rules_classify("zzz")
+    unsure = Prediction(
+        "low",
+        "other",
+        {"critical": 0.1, "high": 0.1, "normal": 0.3, "low": 0.5},
+        {"other": 1.0},
+    )
+    verdict = combine(ruled, unsure, found)
+    assert verdict.severity == "high"
+    assert verdict.reasons[0].startswith("concepts: mentions fire that neither layer")
 
 
 @pytest.mark.parametrize(

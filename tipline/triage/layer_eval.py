@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from tipline.triage.classifier import classify_normalized
+from tipline.triage.concepts import default_concepts
 from tipline.triage.evaluate import EvalReport, checked_rows, score
 from tipline.triage.layered import combine
 from tipline.triage.learned import LinearModel, Prediction
@@ -50,6 +51,11 @@ class LayerReport:
         for (low, high, n, observed), mean in zip(self.bins, self.mean_p, strict=True):
             if n:
                 lines.append(f"  {low:.1f}-{high:.1f}  {n:5d}  {mean:.3f}  {observed:.3f}")
+        worst = [m for m in self.reports["combined"].false_negatives if m.expected == "critical"]
+        worst = [m for m in worst if m.predicted in ("normal", "low")]
+        lines.append("")
+        lines.append(f"critical tips the combined layers put at normal or low ({len(worst)}):")
+        lines += [f"  [{m.id}] -> {m.predicted}: {' '.join(m.text.split())[:160]}" for m in worst]
         if details:
             lines.append("")
             lines.append("combined, in detail")
@@ -86,8 +92,9 @@ def predict_rows(
     for row in checked_rows(rows):
         norm = ruleset.normalizer.normalize(row["text"])
         ruled = classify_normalized(norm, ruleset)
-        prediction = model.predict(norm.text)
-        outcomes.append(Outcome(row, ruled, prediction, combine(ruled, prediction)))
+        concepts = default_concepts().find(norm.text)
+        prediction = model.predict(norm.text, urgent=concepts.urgent)
+        outcomes.append(Outcome(row, ruled, prediction, combine(ruled, prediction, concepts)))
     return outcomes
 
 

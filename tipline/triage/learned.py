@@ -148,17 +148,20 @@ class LinearModel:
         with gzip.open(path, "rt", encoding="utf-8") as f:
             return cls(json.load(f))
 
-    def predict(self, text: str) -> Prediction:
-        """Severity and category of a normalized text (`Normalized.text`)."""
+    def predict(self, text: str, *, urgent: bool = False) -> Prediction:
+        """Severity and category of a normalized text (`Normalized.text`); `urgent` when the
+        text names a harm that is immediate or a vulnerable person (see `concepts.py`)."""
         idx, values = self.vectorizer.vector(text)
         sev = self.severity.probs(idx, values)
         cat = self.category.probs(idx, values)
-        return Prediction(self.severity_of(sev), max(cat, key=cat.__getitem__), sev, cat)
+        severity = self.severity_of(sev, urgent=urgent)
+        return Prediction(severity, max(cat, key=cat.__getitem__), sev, cat)
 
-    def severity_of(self, p: dict[str, float]) -> str:
-        """Critical above its threshold, high when critical and high together are above theirs,
-        else the likelier of normal and low."""
-        if p["critical"] >= self.thresholds["critical"]:
+    def severity_of(self, p: dict[str, float], *, urgent: bool = False) -> str:
+        """Critical above its threshold (a lower one for an urgent text), high when critical and
+        high together are above theirs, else the likelier of normal and low."""
+        critical = self.thresholds["critical_urgent" if urgent else "critical"]
+        if p["critical"] >= critical:
             return "critical"
         if p["critical"] + p["high"] >= self.thresholds["high"]:
             return "high"

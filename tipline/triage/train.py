@@ -5,8 +5,9 @@ is seeded, the solver (lbfgs) has no randomness, and every number written is rou
 same corpus gives a byte-identical `linear.json.gz` (gzip without a timestamp).
 
 The thresholds are chosen on a stratified validation split carved from the training corpus
-(never the frozen split): the highest critical threshold at which the rules and the model
-together still find `CRITICAL_RECALL` of the critical tips, and likewise for "high or above".
+(never the frozen split): the pair of critical thresholds (plain, and lower for a text whose
+concepts are urgent) with the best precision at which the rules and the model together still
+find `CRITICAL_RECALL` of the critical tips; then the highest for "high or above".
 The final weights are then fitted on the whole training corpus.
 """
 
@@ -24,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tipline.triage.classifier import classify_normalized
+from tipline.triage.concepts import default_concepts
 from tipline.triage.corpus import Example
 from tipline.triage.features import char_grams, word_grams
 from tipline.triage.learned import FORMAT, LinearModel, Vectorizer
@@ -50,12 +52,17 @@ def train_model(examples: Sequence[Example], rules: RuleSet | None = None) -> di
     ruleset = rules if rules is not None else default_rules()
     texts = [ruleset.normalizer.normalize(e.text).text for e in examples]
     floors = [_rule_level(ruleset, e) for e in examples]
+    concepts = default_concepts()
+    urgent = [concepts.find(t).urgent for t in texts]
     fit_idx, val_idx = _split(examples, VALIDATION, SEED)
     held = fit([texts[i] for i in fit_idx], [examples[i] for i in fit_idx], None)
     model = LinearModel(held)
     probs = [model.severity.probs(*model.vectorizer.vector(texts[i])) for i in val_idx]
     thresholds = choose_thresholds(
-        probs, [examples[i].severity for i in val_idx], [floors[i] for i in val_idx]
+        probs,
+        [examples[i].severity for i in val_idx],
+        [floors[i] for i in val_idx],
+        [urgent[i] for i in val_idx],
     )
     data = fit(texts, list(examples), thresholds)
     data["meta"] = {
@@ -107,27 +114,41 @@ def fit(
         "chars": chars,
         "idf": idf,
         **heads,
-        "thresholds": thresholds or {"critical": 0.5, "high": 0.5},
+        "thresholds": thresholds or {"critical": 0.5, "critical_urgent": 0.5, "high": 0.5},
     }
 
 
 def choose_thresholds(
-    probs: Sequence[dict[str, float]], labels: Sequence[str], floors: Sequence[int]
+    probs: Sequence[dict[str, float]],
+    labels: Sequence[str],
+    floors: Sequence[int],
+    urgent: Sequence[bool],
 ) -> dict[str, float]:
-    """The highest thresholds at which rules-or-model keep the target recalls on `labels`."""
-    grid = [i / 100 for i in range(95, 4, -1)]  # from strict to lenient
-    crit = [i for i, label in enumerate(labels) if label == "critical"]
+    """Thresholds at which rules-or-model keep the target recalls on `labels`: for critical,
+    the pair (plain, urgent) with the best precision at CRITICAL_RECALL; then the highest
+    threshold for "high or above" at HIGH_RECALL."""
+    grid = [i / 100 for i in range(90, 4, -5)]  # coarse, so a small split cannot be overfitted
+    is_crit = [label == "critical" for label in labels]
+    needed = CRITICAL_RECALL * sum(is_crit)
+    best: tuple[float, float, float, float] = (-1.0, 0.0, grid[-1], grid[-1])
+    for plain in grid:
+        for lower in (t for t in grid if t <= plain):
+            said = [
+                floor == LEVELS["critical"] or p["critical"] >= (lower if u else plain)
+                for floor, p, u in zip(floors, probs, urgent, strict=True)
+            ]
+            found = sum(s and c for s, c in zip(said, is_crit, strict=True))
+            if found < needed:
+                continue
+            precision = found / max(1, sum(said))
+            best = max(best, (precision, found, plain, lower))
+    _, _, plain, lower = best
+    chosen = {"critical": plain, "critical_urgent": lower, "high": grid[-1]}
     serious = [i for i, label in enumerate(labels) if label in ("critical", "high")]
-    chosen = {"critical": grid[-1], "high": grid[-1]}
-    for t in grid:
-        found = sum(floors[i] == LEVELS["critical"] or probs[i]["critical"] >= t for i in crit)
-        if found >= CRITICAL_RECALL * len(crit):
-            chosen["critical"] = t
-            break
     for t in grid:
         found = sum(
             floors[i] >= LEVELS["high"]
-            or probs[i]["critical"] >= chosen["critical"]
+            or probs[i]["critical"] >= (lower if urgent[i] else plain)
             or probs[i]["critical"] + probs[i]["high"] >= t
             for i in serious
         )
