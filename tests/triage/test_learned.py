@@ -51,7 +51,7 @@ def test_the_model_never_lowers_the_rules_verdict(model: LinearModel) -> None:
         norm = ruleset.normalizer.normalize(example.text)
         ruled = classify_normalized(norm, ruleset)
         found = concepts.find(norm.text)
-        prediction = model.predict(norm.text, urgent=found.urgent)
+        prediction = model.predict(norm.text, found)
         floor = LEVELS[ruled.severity]
         if floor == LEVELS["critical"] and found.benign and not found.immediate:
             floor = LEVELS["high"]

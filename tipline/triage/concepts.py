@@ -49,6 +49,17 @@ class Concepts:
     def benign(self) -> bool:
         return bool(self.frame)
 
+    def tokens(self) -> str:
+        """The concepts as words the model reads beside the text ("§weapon §now §urgent"):
+        one word each, so the model learns their combinations as word pairs."""
+        flags = (
+            ("§now", self.immediate),
+            ("§young", self.vulnerable),
+            ("§frame", self.benign),
+            ("§urgent", self.urgent),
+        )
+        return " ".join([f"§{harm}" for harm in self.harms] + [w for w, on in flags if on])
+
     @property
     def urgent(self) -> bool:
         """A harm that is immediate or concerns someone vulnerable, outside a benign frame."""

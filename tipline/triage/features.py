@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections import Counter
 from functools import lru_cache
 
-__all__ = ["char_grams", "grams_of_word", "word_grams"]
+__all__ = ["CONCEPT", "char_grams", "grams_of_word", "word_grams"]
 
 _BREAKS = frozenset({".", ","})
+CONCEPT = "§"  # a concept word added beside the text (concepts.py): no character n-grams
 _MAX_WORD = 24  # longer tokens (links, keyboard mashing) add nothing past this
 
 
@@ -37,7 +38,7 @@ def char_grams(text: str) -> Counter[str]:
     """Counts of the 2- to 5-character n-grams inside each space-padded word."""
     grams: Counter[str] = Counter()
     for token in text.split():
-        if token not in _BREAKS:
+        if token not in _BREAKS and not token.startswith(CONCEPT):
             grams.update(grams_of_word(token))
     return grams
 

@@ -93,7 +93,7 @@ def predict_rows(
         norm = ruleset.normalizer.normalize(row["text"])
         ruled = classify_normalized(norm, ruleset)
         concepts = default_concepts().find(norm.text)
-        prediction = model.predict(norm.text, urgent=concepts.urgent)
+        prediction = model.predict(norm.text, concepts)
         outcomes.append(Outcome(row, ruled, prediction, combine(ruled, prediction, concepts)))
     return outcomes
 

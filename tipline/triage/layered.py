@@ -67,7 +67,7 @@ def classify(
     if learned is None:
         return ruled
     concepts = default_concepts().find(norm.text)
-    return combine(ruled, learned.predict(norm.text, urgent=concepts.urgent), concepts)
+    return combine(ruled, learned.predict(norm.text, concepts), concepts)
 
 
 def combine(ruled: Verdict, prediction: Prediction, concepts: Concepts = NO_CONCEPTS) -> Verdict:

@@ -22,12 +22,20 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tipline.triage.features import grams_of_word, word_grams
+from tipline.triage.concepts import Concepts
+from tipline.triage.features import CONCEPT, grams_of_word, word_grams
 
-__all__ = ["MODEL_PATH", "LinearModel", "Prediction", "Vectorizer", "default_model"]
+__all__ = [
+    "MODEL_PATH",
+    "LinearModel",
+    "Prediction",
+    "Vectorizer",
+    "default_model",
+    "with_concepts",
+]
 
 MODEL_PATH = Path(__file__).resolve().parent / "model" / "linear.json.gz"
-FORMAT = 1
+FORMAT = 2
 
 _Array = npt.NDArray[np.float64]
 _BREAKS = frozenset({".", ","})
@@ -115,7 +123,7 @@ class Vectorizer:
         return idx, np.bincount(inverse, weights=weights).astype(np.float64)
 
     def _known_chars(self, word: str) -> npt.NDArray[np.intp]:
-        if word in _BREAKS:
+        if word in _BREAKS or word.startswith(CONCEPT):
             known: npt.NDArray[np.intp] = np.zeros(0, dtype=np.intp)
         else:
             get = self.chars.get
@@ -148,13 +156,12 @@ class LinearModel:
         with gzip.open(path, "rt", encoding="utf-8") as f:
             return cls(json.load(f))
 
-    def predict(self, text: str, *, urgent: bool = False) -> Prediction:
-        """Severity and category of a normalized text (`Normalized.text`); `urgent` when the
-        text names a harm that is immediate or a vulnerable person (see `concepts.py`)."""
-        idx, values = self.vectorizer.vector(text)
+    def predict(self, text: str, concepts: Concepts | None = None) -> Prediction:
+        """Severity and category of a normalized text (`Normalized.text`) and its concepts."""
+        idx, values = self.vectorizer.vector(with_concepts(text, concepts))
         sev = self.severity.probs(idx, values)
         cat = self.category.probs(idx, values)
-        severity = self.severity_of(sev, urgent=urgent)
+        severity = self.severity_of(sev, urgent=concepts is not None and concepts.urgent)
         return Prediction(severity, max(cat, key=cat.__getitem__), sev, cat)
 
     def severity_of(self, p: dict[str, float], *, urgent: bool = False) -> str:
@@ -166,6 +173,12 @@ class LinearModel:
         if p["critical"] + p["high"] >= self.thresholds["high"]:
             return "high"
         return "normal" if p["normal"] >= p["low"] else "low"
+
+
+def with_concepts(text: str, concepts: Concepts | None) -> str:
+    """The text the model reads: the normalized text, then its concept words."""
+    words = concepts.tokens() if concepts is not None else ""
+    return f"{text} {words}" if words else text
 
 
 def _known(grams: Counter[str], vocab: dict[str, int]) -> tuple[list[int], list[int]]:
