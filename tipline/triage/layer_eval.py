@@ -34,12 +34,17 @@ class LayerReport:
     """One report per layer, who caught the critical tips, and the model's reliability bins."""
 
     reports: Mapping[str, EvalReport]
+    per_language: Mapping[str, EvalReport]  # the combined layers, one language at a time
     caught: Mapping[str, int]  # critical tips caught by: rules only, model only, both, neither
     bins: Sequence[tuple[float, float, int, float]]  # low, high, count, observed critical share
     mean_p: Sequence[float]  # mean predicted p(critical) per bin
 
     def format(self, *, details: bool = True) -> str:
         lines = [headline(name, report) for name, report in self.reports.items()]
+        lines += [
+            headline(f"  {lang}", report).split("  [")[0]
+            for lang, report in self.per_language.items()
+        ]
         lines.append("")
         lines.append(
             "critical tips caught: "
@@ -109,6 +114,12 @@ def evaluate_layers(outcomes: Sequence[Outcome]) -> LayerReport:
         "model": score(rows, model),
         "combined": score(rows, both),
     }
+    per_language: dict[str, EvalReport] = {}
+    for lang in sorted({o.row.get("lang") or o.rules.language for o in outcomes}):
+        mine = [
+            i for i, o in enumerate(outcomes) if (o.row.get("lang") or o.rules.language) == lang
+        ]
+        per_language[lang] = score([rows[i] for i in mine], [both[i] for i in mine])
     caught = {"rules only": 0, "model only": 0, "both": 0, "neither": 0}
     for o in outcomes:
         if o.row["severity"] != "critical":
@@ -132,7 +143,7 @@ def evaluate_layers(outcomes: Sequence[Outcome]) -> LayerReport:
         mean = sum(o.prediction.severity_probs["critical"] for o in inside) / n if n else 0.0
         bins.append((low, high, n, observed))
         means.append(mean)
-    return LayerReport(reports, caught, bins, means)
+    return LayerReport(reports, per_language, caught, bins, means)
 
 
 def _fmt(value: float | None) -> str:
