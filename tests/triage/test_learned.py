@@ -134,3 +134,9 @@ def test_triage_works_from_another_directory_offline() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["severity"] == "critical"
+
+
+def test_a_text_the_model_knows_nothing_of_is_left_to_the_rules(model: LinearModel) -> None:
+    prediction = model.predict("qzxv wkjq")
+    assert (prediction.severity, prediction.category) == ("low", "other")
+    assert classify("qzxv wkjq") == rules_classify("qzxv wkjq")

@@ -161,6 +161,8 @@ class LinearModel:
         idx, values = self.vectorizer.vector(with_concepts(text, concepts))
         sev = self.severity.probs(idx, values)
         cat = self.category.probs(idx, values)
+        if not len(idx):  # nothing it knows: its probabilities would be its priors alone
+            return Prediction("low", "other", sev, cat)
         severity = self.severity_of(sev, urgent=concepts is not None and concepts.urgent)
         return Prediction(severity, max(cat, key=cat.__getitem__), sev, cat)
 
