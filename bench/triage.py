@@ -1,4 +1,5 @@
-"""Triage speed: prints figures (not a test). Targets: median <= 0.5 ms a tip, 10 KB <= 20 ms.
+"""Triage speed: prints figures (not a test). Targets: median <= 1 ms a tip (rules and model),
+a 10 KB message <= 20 ms, the model loads in <= 1 s.
 
 .venv/bin/python bench/triage.py [TIPS.jsonl]
 """
@@ -12,8 +13,9 @@ import time
 from pathlib import Path
 
 from tipline.triage import classify, default_rules
+from tipline.triage.learned import MODEL_PATH, default_model
 
-DEFAULT_TIPS = Path(__file__).resolve().parents[1] / "tests/triage/data/tips_public.jsonl"
+DEFAULT_TIPS = Path(__file__).resolve().parents[1] / "tipline/triage/corpus/train/tips_public.jsonl"
 ROUNDS = 20
 
 
@@ -24,6 +26,12 @@ def main() -> None:
     start = time.perf_counter()
     default_rules()
     print(f"rules loaded and compiled: {(time.perf_counter() - start) * 1000:.0f} ms (once)")
+    start = time.perf_counter()
+    default_model()
+    print(
+        f"model loaded: {(time.perf_counter() - start) * 1000:.0f} ms (once; target <= 1 s), "
+        f"{MODEL_PATH.stat().st_size / 1e6:.2f} MB in the package"
+    )
 
     for text in texts:  # warm the per-word caches as a long-running worker would be
         classify(text)
@@ -37,11 +45,14 @@ def main() -> None:
     print(
         f"{len(texts)} tips x {ROUNDS}: median {statistics.median(per_tip) * 1000:.3f} ms, "
         f"p95 {per_tip[int(len(per_tip) * 0.95)] * 1000:.3f} ms, "
-        f"max {per_tip[-1] * 1000:.3f} ms  (target: median <= 0.5 ms)"
+        f"max {per_tip[-1] * 1000:.3f} ms  (target: median <= 1 ms)"
     )
 
     big = " ".join(texts)
     big = (big * (10_240 // len(big) + 1))[:10_240]
+    start = time.perf_counter()
+    classify(big[::-1])  # words never seen before: nothing cached
+    cold = time.perf_counter() - start
     runs = []
     for _ in range(ROUNDS):
         start = time.perf_counter()
@@ -49,7 +60,7 @@ def main() -> None:
         runs.append(time.perf_counter() - start)
     print(
         f"10 KB message: median {statistics.median(runs) * 1000:.1f} ms, "
-        f"best {min(runs) * 1000:.1f} ms  (target: <= 20 ms)"
+        f"best {min(runs) * 1000:.1f} ms, unseen words {cold * 1000:.1f} ms  (target: <= 20 ms)"
     )
 
 

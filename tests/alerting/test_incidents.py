@@ -96,7 +96,7 @@ def test_tips_without_a_shared_place_person_or_weapon_do_not_merge(app: Flask) -
 
 
 def test_a_critical_tip_pages_a_non_critical_incident_again(app: Flask) -> None:
-    route(app, add_tip(app, "fight in the cafeteria right now", T0), T0)
+    route(app, add_tip(app, "two kids are fighting in the cafeteria", T0), T0)
     at = T0 + timedelta(seconds=30)
     route(app, add_tip(app, "kid stabbed someone in the cafeteria, hes bleeding bad", at), at)
     assert [r[1] for r in alerts_by_reason(app)][-1].startswith("now critical")

@@ -20,7 +20,7 @@ from tipline.models import TRIAGE_SETTING, Setting, Tip
 from tipline.platform.services import RULES_TTL, services
 from tipline.triage import classify, load_rules
 
-TEXT = "he brought his boomstick to school today"
+TEXT = "he has the boomstick in room 12 today"  # the model alone reads it as critical, not weapon
 
 
 def district_config(tmp_path: Path) -> Path:

@@ -9,13 +9,12 @@ from typing import Any
 import pytest
 
 from tipline.triage import RuleSet, default_rules
+from tipline.triage.corpus import CORPUS_DIR
 
-DATA = Path(__file__).resolve().parent / "data"
-# The labelled public tips: the workplace's own copy in `shared/` beside the repository when it is
-# there, else the copy kept with the tests (the same file), so a clone on its own passes too.
-SHARED_TIPS = Path(__file__).resolve().parents[3] / "shared/triage/tips_public.jsonl"
-PUBLIC_TIPS = SHARED_TIPS if SHARED_TIPS.exists() else DATA / "tips_public.jsonl"
-OWN_TIPS = DATA / "own_tips.jsonl"
+TRAIN = CORPUS_DIR / "train"
+FROZEN = CORPUS_DIR / "frozen"
+PUBLIC_TIPS = TRAIN / "tips_public.jsonl"
+OWN_TIPS = TRAIN / "own_tips.jsonl"
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

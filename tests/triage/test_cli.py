@@ -54,10 +54,17 @@ def test_malformed_jsonl_line_exits_2_naming_the_line(bad: str, message: str) ->
     assert result.output.splitlines()[-1] == f"Error: {message}" or message in result.output
 
 
-def test_eval_prints_the_report() -> None:
+def test_eval_prints_each_layer_what_it_caught_and_the_calibration() -> None:
     result = CliRunner().invoke(triage_cmd, ["--eval", str(PUBLIC_TIPS)])
     assert result.exit_code == 0
-    assert result.output.startswith("220 tips")
+    lines = result.output.splitlines()
+    assert [line.split()[0] for line in lines[:3]] == ["rules", "model", "combined"]
+    assert "critical recall" in lines[0]
+    assert "en n=192" in lines[0]
+    assert "es n=28" in lines[0]
+    assert "critical tips caught: rules only" in result.output
+    assert "model calibration, p(critical)" in result.output
+    assert "220 tips" in result.output
     assert "false negatives of critical and high" in result.output
 
 
@@ -91,3 +98,29 @@ def test_bad_district_rules_are_a_one_line_error(tmp_path: Path) -> None:
 def test_text_and_jsonl_together_is_a_usage_error() -> None:
     result = CliRunner().invoke(triage_cmd, ["--jsonl", "hello"])
     assert result.exit_code == 2
+
+
+def test_train_with_extra_corrections_writes_a_model_and_a_bad_line_is_named(
+    tmp_path: Path,
+) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    lines = PUBLIC_TIPS.read_text(encoding="utf-8").splitlines()
+    (corpus / "slice.jsonl").write_text("\n".join(lines[::2]) + "\n", encoding="utf-8")
+    extra = tmp_path / "corrections.jsonl"
+    rows = [
+        {"id": f"s-{i}", "text": text, "severity": "high", "category": "abuse"}
+        for i, text in enumerate(["coach keeps texting her at night", "he touches her at home"])
+    ]
+    extra.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    output = tmp_path / "model.json.gz"
+    args = ["--train", "--corpus", str(corpus), "--extra", str(extra), "--output", str(output)]
+    result = CliRunner().invoke(triage_cmd, args)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("trained on 112 tips")
+    assert output.stat().st_size > 1000
+
+    extra.write_text(extra.read_text() + '{"text": "x", "severity": "urgent"}\n')
+    result = CliRunner().invoke(triage_cmd, args)
+    assert result.exit_code == 2
+    assert f"{extra}:3: missing or empty 'category'" in result.output

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tipline.triage import RuleSet, classify
+from tipline.triage import RuleSet
+from tipline.triage.classifier import classify  # the rules layer alone
 from tipline.triage.normalize import Normalizer
 
 

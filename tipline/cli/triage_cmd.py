@@ -14,7 +14,10 @@ import click
 from tipline.district.config import load_district
 from tipline.errors import ConfigError
 from tipline.settings import find_config
-from tipline.triage import RuleSet, TriageRulesError, classify, evaluate, load_rules
+from tipline.triage import RuleSet, TriageRulesError, classify, load_rules
+from tipline.triage.corpus import CORPUS_DIR, CorpusError, Example, read_corpus
+from tipline.triage.layer_eval import evaluate_layers, predict_rows
+from tipline.triage.learned import MODEL_PATH, LinearModel, default_model
 
 
 class BadInput(click.ClickException):
@@ -53,7 +56,40 @@ def _rules() -> RuleSet:
     "--eval",
     "eval_file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Evaluate on a labelled JSON-lines file and print the report.",
+    help="Evaluate each layer on a labelled JSON-lines file and print the report.",
+)
+@click.option(
+    "--train",
+    "train",
+    is_flag=True,
+    help="Train the model on the corpus (needs the `train` extra) and write it.",
+)
+@click.option(
+    "--cv",
+    "cv",
+    type=click.IntRange(2, 20),
+    default=None,
+    help="Print K-fold cross-validated figures on the corpus (needs the `train` extra).",
+)
+@click.option(
+    "--corpus",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=CORPUS_DIR / "train",
+    show_default="the training corpus of a source checkout",
+    help="Folder of labelled *.jsonl files for --train and --cv.",
+)
+@click.option(
+    "--extra",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    multiple=True,
+    help="More labelled examples, e.g. the output of `tipline export-corrections`.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=MODEL_PATH,
+    show_default="the packaged model",
+    help="Where --train writes the model.",
 )
 @click.option(
     "--lang",
@@ -61,24 +97,88 @@ def _rules() -> RuleSet:
     default=None,
     help="Language of the text (detected when not given).",
 )
-def triage_cmd(text: str | None, jsonl: bool, eval_file: Path | None, lang: str | None) -> None:
+def triage_cmd(
+    text: str | None,
+    jsonl: bool,
+    eval_file: Path | None,
+    train: bool,
+    cv: int | None,
+    corpus: Path,
+    extra: tuple[Path, ...],
+    output: Path,
+    lang: str | None,
+) -> None:
     """Print the triage verdict of TEXT (or of stdin) as JSON."""
-    if sum((text is not None, jsonl, eval_file is not None)) > 1:
-        raise click.UsageError("give TEXT, --jsonl or --eval, not several")
+    if sum((text is not None, jsonl, eval_file is not None, train, cv is not None)) > 1:
+        raise click.UsageError("give one of TEXT, --jsonl, --eval, --train, --cv")
+    if train or cv is not None:
+        examples = _examples(corpus, extra)
+        if train:
+            _train(examples, output)
+        else:
+            _cross_validate(examples, cv or 5)
+        return
     rules = _rules()
     if eval_file is not None:
-        rows = _labelled_rows(eval_file)
-        try:
-            report = evaluate(rows, rules=rules)
-        except ValueError as e:  # an unknown severity or category label
-            raise BadInput(f"{eval_file}: {e}") from None
-        click.echo(report.format())
+        _evaluate(eval_file, rules)
     elif jsonl:
         _batch(sys.stdin, rules, lang)
     else:
         body = text if text is not None else sys.stdin.read()
         verdict = classify(body, lang=lang, rules=rules)
         click.echo(json.dumps(verdict.to_dict(), ensure_ascii=False))
+
+
+def _examples(corpus: Path, extra: tuple[Path, ...]) -> list[Example]:
+    try:
+        return read_corpus(corpus, extra)
+    except CorpusError as e:
+        raise BadInput(str(e)) from None
+
+
+def _training() -> Any:
+    try:
+        from tipline.triage import train  # noqa: PLC0415 - scikit-learn only when training
+    except ImportError as e:
+        raise click.ClickException(
+            f"training needs the train extra (pip install 'tipline[train]'): {e}"
+        ) from None
+    return train
+
+
+def _train(examples: list[Example], output: Path) -> None:
+    train = _training()
+    data = train.train_model(examples)
+    size = train.write_model(data, output)
+    thresholds = ", ".join(f"{k} {v}" for k, v in sorted(data["thresholds"].items()))
+    click.echo(
+        f"trained on {len(examples)} tips: {len(data['words'])} word and {len(data['chars'])} "
+        f"character n-grams, thresholds {thresholds}; wrote {output} ({size / 1e6:.2f} MB)"
+    )
+
+
+def _cross_validate(examples: list[Example], k: int) -> None:
+
+    train = _training()
+    outcomes = []
+    for fit_idx, test_idx in train.folds(examples, k):
+        model = LinearModel(train.train_model([examples[i] for i in fit_idx]))
+        outcomes += predict_rows([examples[i].row() for i in test_idx], model)
+    click.echo(f"{k}-fold cross-validated on {len(examples)} tips")
+    click.echo(evaluate_layers(outcomes).format(details=False))
+
+
+def _evaluate(path: Path, rules: RuleSet) -> None:
+
+    rows = _labelled_rows(path)
+    model = default_model()
+    if model is None:
+        raise click.ClickException("no triage model: train one with `tipline triage --train`")
+    try:
+        report = evaluate_layers(predict_rows(rows, model, rules))
+    except ValueError as e:  # an unknown severity or category label
+        raise BadInput(f"{path}: {e}") from None
+    click.echo(report.format())
 
 
 def _batch(stream: IO[str], rules: RuleSet, lang: str | None) -> None:

@@ -1,11 +1,13 @@
-"""Rule-based triage of tips: severity, category and language, with reasons staff can read.
+"""Triage of tips: severity, category and language, with reasons staff can read.
 
 Pure code: no Flask, database, queue or network. The rules are data (`rules/*.toml`), loaded
-once per process; a district adds words through its `[triage]` table (see `load_rules`).
+once per process; a district adds words through its `[triage]` table (see `load_rules`). A
+learned model (`model/linear.json.gz`, plain data) may raise the rules' verdict, never lower it.
 """
 
-from tipline.triage.classifier import classify, detect_language
+from tipline.triage.classifier import detect_language
 from tipline.triage.evaluate import EvalReport, LabelScore, Miss, evaluate
+from tipline.triage.layered import classify
 from tipline.triage.ruleset import RuleSet, default_rules, load_rules
 from tipline.triage.verdict import CATEGORIES, SEVERITIES, Span, TriageRulesError, Verdict
 

@@ -27,7 +27,7 @@ from tipline.triage.normalize import Normalized
 from tipline.triage.ruleset import RuleSet, default_rules
 from tipline.triage.verdict import CATEGORIES, LEVELS, SEVERITIES, Span, Verdict
 
-__all__ = ["classify", "detect_language"]
+__all__ = ["classify", "classify_normalized", "detect_language"]
 
 _HIGH = LEVELS["high"]
 _VALUE = (1.0, 2.0, 4.0, 8.0)
@@ -47,9 +47,13 @@ _Result = tuple[int, Trigger, list[Hit], list[Context]]  # level, trigger, its h
 
 
 def classify(text: str, lang: str | None = None, rules: RuleSet | None = None) -> Verdict:
-    """Triage one tip: severity, category, language, reasons shown to staff, matched spans."""
+    """The rules' verdict on one tip: severity, category, language, reasons, matched spans."""
     ruleset = rules if rules is not None else default_rules()
-    norm = ruleset.normalizer.normalize(text)
+    return classify_normalized(ruleset.normalizer.normalize(text), ruleset, lang)
+
+
+def classify_normalized(norm: Normalized, ruleset: RuleSet, lang: str | None = None) -> Verdict:
+    """The rules' verdict on a text already normalized by `ruleset`."""
     hits = ruleset.scan(norm)
     language = lang if lang is not None else detect_language(norm, ruleset)
     if language not in ruleset.stopwords:

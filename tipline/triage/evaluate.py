@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from tipline.triage.classifier import classify
 from tipline.triage.ruleset import RuleSet, default_rules
 from tipline.triage.verdict import CATEGORIES, LEVELS, SEVERITIES
 
-__all__ = ["EvalReport", "LabelScore", "Miss", "evaluate"]
+__all__ = ["EvalReport", "LabelScore", "Miss", "checked_rows", "evaluate", "score"]
 
 
 @dataclass(frozen=True)
@@ -84,41 +84,57 @@ class EvalReport:
 
 
 def evaluate(rows: Iterable[Mapping[str, str]], rules: RuleSet | None = None) -> EvalReport:
-    """Classify labelled rows ({"text", "severity", "category"}, optional "id", "lang")."""
+    """Classify labelled rows ({"text", "severity", "category"}, optional "id", "lang") with the
+    rules alone."""
     ruleset = rules if rules is not None else default_rules()
-    sev: Counter[tuple[str, str]] = Counter()
-    cat: Counter[tuple[str, str]] = Counter()
-    per_lang: dict[str, list[int]] = {}
-    misses: list[Miss] = []
-    total = 0
+    checked = checked_rows(rows)
+    verdicts = [classify(row["text"], rules=ruleset) for row in checked]
+    return score(checked, [(v.severity, v.category, v.language) for v in verdicts])
+
+
+def checked_rows(rows: Iterable[Mapping[str, str]]) -> list[Mapping[str, str]]:
+    checked = []
     for i, row in enumerate(rows, start=1):
         for key in ("text", "severity", "category"):
             if not isinstance(row.get(key), str):
                 raise ValueError(f"row {i}: missing or non-text {key!r}")
         if row["severity"] not in LEVELS or row["category"] not in CATEGORIES:
             raise ValueError(f"row {i}: unknown label {row['severity']!r}/{row['category']!r}")
-        verdict = classify(row["text"], rules=ruleset)
-        total += 1
-        sev[(row["severity"], verdict.severity)] += 1
-        cat[(row["category"], verdict.category)] += 1
-        stats = per_lang.setdefault(str(row.get("lang") or verdict.language), [0, 0, 0])
+        checked.append(row)
+    if not checked:
+        raise ValueError("no rows to evaluate")
+    return checked
+
+
+def score(
+    rows: Sequence[Mapping[str, str]], predicted: Sequence[tuple[str, str, str]]
+) -> EvalReport:
+    """The report for labelled `rows` given a (severity, category, language) for each."""
+    sev: Counter[tuple[str, str]] = Counter()
+    cat: Counter[tuple[str, str]] = Counter()
+    per_lang: dict[str, list[int]] = {}
+    misses: list[Miss] = []
+    for i, (row, (severity, category, language)) in enumerate(
+        zip(rows, predicted, strict=True), start=1
+    ):
+        sev[(row["severity"], severity)] += 1
+        cat[(row["category"], category)] += 1
+        stats = per_lang.setdefault(str(row.get("lang") or language), [0, 0, 0])
         stats[0] += 1
-        stats[1] += row["severity"] == verdict.severity
-        stats[2] += row["category"] == verdict.category
-        if (
-            row["severity"] in ("critical", "high")
-            and LEVELS[verdict.severity] < LEVELS[row["severity"]]
-        ):
+        stats[1] += row["severity"] == severity
+        stats[2] += row["category"] == category
+        if row["severity"] in ("critical", "high") and LEVELS[severity] < LEVELS[row["severity"]]:
             misses.append(
                 Miss(
                     str(row.get("id", i)),
                     row["text"],
                     row["severity"],
-                    verdict.severity,
+                    severity,
                     row["category"],
-                    verdict.category,
+                    category,
                 )
             )
+    total = len(rows)
     if total == 0:
         raise ValueError("no rows to evaluate")
     return EvalReport(

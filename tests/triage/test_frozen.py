@@ -1,0 +1,59 @@
+"""Floors on the frozen split: tips written apart from the training corpus, never tuned on.
+
+The issue's targets are critical recall >= 0.95, no critical tip at normal or low, critical
+precision >= 0.75, severity and category accuracy >= 0.80, Spanish within 5 points of English.
+The assertions are the figures honestly reached where a target was missed (precision 0.665,
+severity accuracy 0.796): they guard against a regression, they do not claim the target.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.triage.conftest import FROZEN
+from tipline.triage.corpus import read_corpus
+from tipline.triage.layer_eval import LayerReport, evaluate_layers, predict_rows
+from tipline.triage.learned import default_model
+
+
+@pytest.fixture(scope="module")
+def frozen() -> LayerReport:
+    model = default_model()
+    assert model is not None
+    rows = [example.row() for example in read_corpus(FROZEN)]
+    assert len(rows) == 760
+    return evaluate_layers(predict_rows(rows, model))
+
+
+def test_no_critical_tip_is_triaged_normal_or_low(frozen: LayerReport) -> None:
+    assert frozen.reports["combined"].critical_as_normal_or_low == 0
+
+
+def test_critical_recall_meets_the_target(frozen: LayerReport) -> None:
+    recall = frozen.reports["combined"].score("critical").recall
+    assert recall is not None
+    assert recall >= 0.95
+    for lang, report in frozen.per_language.items():
+        by_lang = report.score("critical").recall
+        assert by_lang is not None
+        assert by_lang >= 0.95, lang
+
+
+def test_precision_and_accuracy_stay_at_the_figures_reached(frozen: LayerReport) -> None:
+    combined = frozen.reports["combined"]
+    precision = combined.score("critical").precision
+    assert precision is not None
+    assert precision >= 0.66  # target 0.75: not reached
+    assert combined.severity_accuracy >= 0.79  # target 0.80: not reached
+    assert combined.category_accuracy >= 0.80
+
+
+def test_spanish_is_not_worse_than_english(frozen: LayerReport) -> None:
+    en, es = frozen.per_language["en"], frozen.per_language["es"]
+    assert es.severity_accuracy >= en.severity_accuracy - 0.05
+    assert es.category_accuracy >= en.category_accuracy - 0.05
+
+
+def test_the_model_and_the_rules_together_catch_more_than_either(frozen: LayerReport) -> None:
+    recall = {name: r.score("critical").recall or 0.0 for name, r in frozen.reports.items()}
+    assert recall["combined"] >= max(recall["rules"], recall["model"])
