@@ -7,6 +7,7 @@ import click
 from tipline.cli.assemble import build_app
 from tipline.cli.devmode import run_dev
 from tipline.cli.webserver import run_gunicorn
+from tipline.platform.logs import use_json_logs
 from workers.runner import run_worker
 
 
@@ -18,6 +19,7 @@ from workers.runner import run_worker
 def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Production web server (gunicorn)."""
 
+    use_json_logs()
     run_gunicorn(host, port, workers, threads)
 
 
@@ -26,6 +28,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
 def worker(burst: bool) -> None:
     """rq worker with the scheduler and the sweeper: alerts, escalations, housekeeping."""
 
+    use_json_logs()
     run_worker(build_app(), burst=burst)
 
 

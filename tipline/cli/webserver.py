@@ -8,11 +8,25 @@ from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
 
 from tipline.cli.assemble import build_app
 
 YOUNG_GC_THRESHOLD = 20_000  # allocations between collections of the youngest generation
 SHM = "/dev/shm"  # noqa: S108 - a directory gunicorn only creates unlinked files in
+
+
+class JsonLogger(Logger):  # type: ignore[misc]
+    """gunicorn's error log through the root logger: JSON lines (`platform.logs`), scrubbed.
+
+    Its own handler would write plain text with the bind address; no access log at all.
+    """
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for handler in list(self.error_log.handlers):
+            self.error_log.removeHandler(handler)
+        self.error_log.propagate = True
 
 
 class TiplineServer(BaseApplication):  # type: ignore[misc]
@@ -50,6 +64,7 @@ def run_gunicorn(host: str, port: int, workers: int, threads: int = 1) -> None:
             "threads": threads,
             "worker_class": "gthread" if threads > 1 else "sync",
             "accesslog": None,
+            "logger_class": JsonLogger,
             "timeout": 30,
             "graceful_timeout": 10,
             "keepalive": 5,
