@@ -35,6 +35,7 @@ class Settings:
     smtp_url: str | None = field(default=None, repr=False)
     mail_from: str = "tipline@localhost"
     log_level: str = "INFO"
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def twilio_enabled(self) -> bool:
@@ -137,6 +138,7 @@ def load_settings(env: Mapping[str, str], *, cwd: Path | None = None) -> Setting
         smtp_url=env.get("TIPLINE_SMTP_URL") or None,
         mail_from=env.get("TIPLINE_MAIL_FROM", "tipline@localhost"),
         log_level=level,
+        metrics_token=env.get("TIPLINE_METRICS_TOKEN") or None,
     )
 
 

@@ -82,6 +82,10 @@ def test_serve_and_worker_print_only_scrubbed_json_lines(
         unsigned = requests.post(f"http://127.0.0.1:{port}/sms/inbound", data=params, timeout=15)
         assert unsigned.status_code == 403
         requests.get(f"http://127.0.0.1:{port}/no-such-page", timeout=15)
+        # gunicorn's workers add up their counters in one multiprocess directory.
+        scrape = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=15)
+        assert scrape.status_code == 200
+        assert re.search(r'^tipline_sms_inbound_total\{kind="[a-z_]+"\} 1\.0$', scrape.text, re.M)
     finally:
         serve.send_signal(signal.SIGTERM)
         serve.wait(timeout=30)
