@@ -210,6 +210,15 @@ class Notifier:
             log.warning("call look-up failed (%s); treating as not placed", type(e).__name__)
             return []
 
+    # -- the account's numbers ---------------------------------------------------------------
+    def messaging_webhooks(self, number: str) -> list[str]:
+        """The messaging webhook URL of `number` at Twilio, once per match (none: not ours)."""
+        try:
+            found = self.client().incoming_phone_numbers.list(phone_number=number, limit=20)
+        except Exception as e:
+            raise _classify(e) from None
+        return [str(n.sms_url or "") for n in found if n.phone_number == number]
+
     # -- email -------------------------------------------------------------------------------
     def email(self, *, to: str, subject: str, body: str, quotes_tip: bool = True) -> Sent:
         """Send through TIPLINE_SMTP_URL: smtp://[user:pass@]host:port, smtp+starttls://, smtps://.
