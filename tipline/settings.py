@@ -35,6 +35,7 @@ class Settings:
     smtp_url: str | None = field(default=None, repr=False)
     mail_from: str = "tipline@localhost"
     log_level: str = "INFO"
+    metrics_token: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         # Fail closed: with only one of the two set, the app would run in console mode while
@@ -151,6 +152,7 @@ def load_settings(env: Mapping[str, str], *, cwd: Path | None = None) -> Setting
         smtp_url=env.get("TIPLINE_SMTP_URL") or None,
         mail_from=env.get("TIPLINE_MAIL_FROM", "tipline@localhost"),
         log_level=level,
+        metrics_token=env.get("TIPLINE_METRICS_TOKEN") or None,
     )
 
 

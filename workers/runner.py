@@ -32,6 +32,7 @@ from tipline.outbox import messages
 from tipline.platform import lease, queueing, sweeper
 from tipline.platform.services import QUEUE_NAMES, Services, services
 from workers import jobs
+from workers.allowlist import JobWorker
 
 log = logging.getLogger(__name__)
 
@@ -313,8 +314,8 @@ def alerts_pass(session: Session, now: datetime) -> int:
     return done
 
 
-class _Worker(SimpleWorker):
-    """A SimpleWorker that also honours a SIGTERM that came before it installed its handlers."""
+class _Worker(JobWorker):
+    """A JobWorker that also honours a SIGTERM that came before it installed its handlers."""
 
     stop_event: threading.Event | None = None
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from rq import SimpleWorker
 from rq.registry import ScheduledJobRegistry
 
 from tests.conftest import post_signed, sms_params, twiml_text
@@ -26,6 +25,7 @@ from tests.support.policies import policy, step
 from tipline.db import utcnow
 from tipline.platform.services import ALERTS_QUEUE, QUEUE_NAMES, services
 from workers import jobs
+from workers.allowlist import JobWorker
 from workers.runner import dispatch_marked, dispatch_pending
 
 SHORT = policy(
@@ -49,7 +49,7 @@ def work(app: Flask) -> None:
     with app.app_context():
         dispatch_pending(svc)  # as `tipline worker` does: the hand-offs become routing jobs
         dispatch_marked(app)  # and the first texts PostgreSQL notified
-        worker = SimpleWorker([svc.queue(n) for n in QUEUE_NAMES], connection=svc.redis)
+        worker = JobWorker([svc.queue(n) for n in QUEUE_NAMES], connection=svc.redis)
         worker.work(burst=True, with_scheduler=True)
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import socketserver
-import threading
 import time
 from datetime import timedelta
 from email.utils import format_datetime
@@ -28,7 +26,6 @@ from tests.support.alerting import (
 from tests.support.fakes import FakeTwilio, Recorded
 from tests.support.policies import policy, step
 from tipline.alerting import fallback
-from tipline.cli.assemble import build_app
 from tipline.db import utcnow
 from tipline.extensions import db
 from tipline.models import DeliveryAttempt, OutboundMessage
@@ -284,68 +281,3 @@ def test_email_without_smtp_is_skipped_with_a_warning(
         assert sender.send_owed(T0) == ["skipped"]
     assert "TIPLINE_SMTP_URL" in caplog.text
     sender.notifier.close()
-
-
-class FakeSMTP(socketserver.ThreadingTCPServer):
-    """Just enough SMTP for smtplib: records (recipient, message text) of each mail."""
-
-    allow_reuse_address = True
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        self.mails: list[tuple[str, str]] = []
-        super().__init__(("127.0.0.1", 0), _SMTPHandler)
-
-
-class _SMTPHandler(socketserver.StreamRequestHandler):
-    def handle(self) -> None:
-        server = self.server
-        assert isinstance(server, FakeSMTP)
-        self.wfile.write(b"220 fake\r\n")
-        rcpt = ""
-        while line := self.rfile.readline():
-            verb = line[:4].upper()
-            if verb == b"DATA":
-                self.wfile.write(b"354 go on\r\n")
-                data = b""
-                while (chunk := self.rfile.readline()) not in (b".\r\n", b""):
-                    data += chunk
-                server.mails.append((rcpt, data.decode()))
-                self.wfile.write(b"250 queued\r\n")
-            elif verb == b"RCPT":
-                rcpt = line.decode().split("<", 1)[1].split(">", 1)[0]
-                self.wfile.write(b"250 ok\r\n")
-            elif verb == b"QUIT":
-                self.wfile.write(b"221 bye\r\n")
-                return
-            else:
-                self.wfile.write(b"250 ok\r\n")
-
-
-def test_email_goes_through_smtp_with_the_excerpt_and_the_link(
-    twilio_env: dict[str, str], tmp_path: Path
-) -> None:
-    from tests.conftest import reset_state  # noqa: PLC0415
-
-    smtp = FakeSMTP()
-    threading.Thread(target=smtp.serve_forever, daemon=True).start()
-    host, port = smtp.server_address[:2]
-    app = build_app({**twilio_env, "TIPLINE_SMTP_URL": f"smtp://{host!s}:{port}"}, TESTING=True)
-    try:
-        reset_state(app)
-        use_config(app, tmp_path, EMAIL_ONLY)
-        route(app, add_tip(app, GUN, T0), T0)
-        sender = sender_for(app)
-        assert sender.send_owed(T0) == ["sent"]
-        sender.notifier.close()
-        [(to, text)] = smtp.mails
-        assert to == "dana.ruiz@example.org"
-        assert "Subject: CRITICAL weapon T" in text
-        assert "gun in his backpack" in text
-        assert "http://tipline.test/ack/" in text
-    finally:
-        smtp.shutdown()
-        smtp.server_close()
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()

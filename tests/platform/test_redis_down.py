@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import pytest
 from flask import Flask
-from rq import SimpleWorker
 from sqlalchemy import select
 
 from tests.conftest import sms_params
@@ -18,6 +17,7 @@ from tipline.extensions import db, dbsession
 from tipline.models import Tip
 from tipline.platform import queueing, sweeper
 from tipline.platform.services import QUEUE_NAMES, REDIS_REST, services
+from workers.allowlist import JobWorker
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def test_sms_tip_is_stored_with_redis_stopped_and_routed_when_it_returns(
         )
         assert result.held
         assert len(result.tips) == 1
-        SimpleWorker([svc.queue(n) for n in QUEUE_NAMES], connection=svc.redis).work(burst=True)
+        JobWorker([svc.queue(n) for n in QUEUE_NAMES], connection=svc.redis).work(burst=True)
         db.session.expire_all()
         tip = db.session.get(Tip, tip_id)
         assert tip is not None

@@ -29,6 +29,8 @@ class FakeTwilio:
     delete_failures: list[int] = field(default_factory=list)  # answers to DELETEs, before 204s
     lock: threading.Lock = field(default_factory=threading.Lock)
     counter: int = 0
+    # IncomingPhoneNumbers of the account: number -> its fields (sms_url, voice_url, ...)
+    numbers: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -62,6 +64,15 @@ class FakeTwilio:
                     code = self.delete_failures.pop(0)
                     return code, json.dumps({"status": code}).encode(), "application/json"
                 return 204, b"", "application/json"
+            if req.method == "GET" and req.path.endswith("/IncomingPhoneNumbers.json"):
+                wanted = req.form.get("PhoneNumber")
+                found = [
+                    {"sid": f"PN{i:032x}", "phone_number": number, **fields}
+                    for i, (number, fields) in enumerate(sorted(self.numbers.items()))
+                    if wanted in (None, number)
+                ]
+                page = {"incoming_phone_numbers": found, "next_page_uri": None, "page": 0}
+                return 200, json.dumps(page).encode(), "application/json"
             if req.method == "GET" and req.path in self.media:
                 body, ctype = self.media[req.path]
                 return 200, body, ctype
@@ -92,8 +103,9 @@ def start_fake_twilio() -> FakeTwilio:
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length).decode() if length else ""
-            form = {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
-            path = urlparse(self.path).path
+            url = urlparse(self.path)
+            form = {k: v[-1] for k, v in parse_qs(raw or url.query, keep_blank_values=True).items()}
+            path = url.path
             status, body, ctype = fake.handle(
                 Recorded(self.command, path, form, {k: v for k, v in self.headers.items()})
             )

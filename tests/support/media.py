@@ -7,7 +7,6 @@ from typing import Any
 
 from flask import Flask
 from PIL import Image
-from rq import SimpleWorker
 from sqlalchemy import select
 
 from tests.conftest import ACCOUNT_SID, post_signed, sms_params
@@ -15,6 +14,7 @@ from tipline.extensions import db
 from tipline.intake import media
 from tipline.models import Attachment
 from tipline.platform.services import QUEUE_NAMES, Services, services
+from workers.allowlist import JobWorker
 
 
 def make_png() -> bytes:
@@ -54,7 +54,7 @@ def send_mms(app: Flask, url: str, content_type: str = "image/png", body: str = 
 def run_worker(app: Flask) -> None:
     svc = services(app)
     with app.app_context():
-        SimpleWorker([svc.queue(n) for n in QUEUE_NAMES], connection=svc.redis).work(burst=True)
+        JobWorker([svc.queue(n) for n in QUEUE_NAMES], connection=svc.redis).work(burst=True)
 
 
 def fetch(app: Flask, att_id: str, svc: Services | None = None, **kw: Any) -> str:

@@ -6,6 +6,7 @@ import click
 
 from tipline.cli import admin, run
 from tipline.cli.base import TiplineGroup, app_context
+from tipline.cli.check_cmd import check
 from tipline.cli.oncall_cmd import oncall
 from tipline.cli.triage_cmd import triage_cmd
 
@@ -27,6 +28,7 @@ for _cmd in (
     triage_cmd,
     admin.export_corrections,
     oncall,
+    check,
 ):
     main.add_command(_cmd)
 

@@ -79,7 +79,8 @@ def run_dev(port: int = 5000) -> int:
         password = _demo_admin(env)
         click.echo(f"demo admin: {DEMO_ADMIN} password: {password}", color=False)
         sys.stdout.flush()
-        children.append(subprocess.Popen([*tipline_cmd, "worker"], env=env))
+        # Plain text: console mode's SMS lines are the demo's phone screen, not logs to scrub.
+        children.append(subprocess.Popen([*tipline_cmd, "worker", "--log-format", "text"], env=env))
         children.append(
             subprocess.Popen(
                 [
@@ -91,6 +92,8 @@ def run_dev(port: int = 5000) -> int:
                     str(port),
                     "--workers",
                     "2",
+                    "--log-format",
+                    "text",
                 ],
                 env=env,
             )

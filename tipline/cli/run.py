@@ -7,7 +7,17 @@ import click
 from tipline.cli.assemble import build_app
 from tipline.cli.devmode import run_dev
 from tipline.cli.webserver import run_gunicorn
+from tipline.platform.logs import use_json_logs
 from workers.runner import run_worker
+
+# `tipline dev` asks for text: its console-mode SMS lines are meant to be read as they are.
+LOG_FORMAT = click.option(
+    "--log-format",
+    type=click.Choice(["json", "text"]),
+    default="json",
+    show_default=True,
+    help="json: one scrubbed JSON object per line (production); text: plain lines",
+)
 
 
 @click.command()
@@ -15,17 +25,23 @@ from workers.runner import run_worker
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64))
-def serve(host: str, port: int, workers: int, threads: int) -> None:
+@LOG_FORMAT
+def serve(host: str, port: int, workers: int, threads: int, log_format: str) -> None:
     """Production web server (gunicorn)."""
 
+    if log_format == "json":
+        use_json_logs()
     run_gunicorn(host, port, workers, threads)
 
 
 @click.command()
 @click.option("--burst", is_flag=True, help="process what is queued, then exit")
-def worker(burst: bool) -> None:
+@LOG_FORMAT
+def worker(burst: bool, log_format: str) -> None:
     """rq worker with the scheduler and the sweeper: alerts, escalations, housekeeping."""
 
+    if log_format == "json":
+        use_json_logs()
     run_worker(build_app(), burst=burst)
 
 

@@ -4,15 +4,32 @@ from __future__ import annotations
 
 import gc
 import os
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
 
 from tipline.cli.assemble import build_app
+from tipline.platform.metrics import MULTIPROC_ENV, mark_process_dead, prepare_multiprocess_dir
+from tipline.platform.services import services
 
 YOUNG_GC_THRESHOLD = 20_000  # allocations between collections of the youngest generation
 SHM = "/dev/shm"  # noqa: S108 - a directory gunicorn only creates unlinked files in
+
+
+class JsonLogger(Logger):  # type: ignore[misc]
+    """gunicorn's error log through the root logger: JSON lines (`platform.logs`), scrubbed.
+
+    Its own handler would write plain text with the bind address; no access log at all.
+    """
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for handler in list(self.error_log.handlers):
+            self.error_log.removeHandler(handler)
+        self.error_log.propagate = True
 
 
 class TiplineServer(BaseApplication):  # type: ignore[misc]
@@ -41,8 +58,17 @@ class TiplineServer(BaseApplication):  # type: ignore[misc]
         return app
 
 
+def _child_exit(_server: Any, worker: Any) -> None:
+    mark_process_dead(worker.pid)
+
+
 def run_gunicorn(host: str, port: int, workers: int, threads: int = 1) -> None:
-    build_app()  # fail fast, in the parent, on bad settings
+    app = build_app()  # fail fast, in the parent, on bad settings
+    # Before any worker starts: the counters of every worker add up in this one directory.
+    configured = os.environ.get(MULTIPROC_ENV)
+    prepare_multiprocess_dir(
+        Path(configured) if configured else services(app).settings.instance_path / "metrics"
+    )
     TiplineServer(
         {
             "bind": f"{host}:{port}",
@@ -50,6 +76,8 @@ def run_gunicorn(host: str, port: int, workers: int, threads: int = 1) -> None:
             "threads": threads,
             "worker_class": "gthread" if threads > 1 else "sync",
             "accesslog": None,
+            "child_exit": _child_exit,
+            "logger_class": JsonLogger,
             "timeout": 30,
             "graceful_timeout": 10,
             "keepalive": 5,

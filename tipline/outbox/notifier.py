@@ -79,6 +79,8 @@ class Sent:
 
 def _classify(exc: Exception) -> SendError:  # noqa: PLR0911 - one answer per kind
     """Map a twilio/requests/smtplib exception onto Transient, Ambiguous or Final."""
+    if isinstance(exc, SendError):
+        return exc
 
     status = getattr(exc, "status", None)
     if isinstance(status, int):  # TwilioRestException
@@ -208,9 +210,23 @@ class Notifier:
             log.warning("call look-up failed (%s); treating as not placed", type(e).__name__)
             return []
 
+    # -- the account's numbers ---------------------------------------------------------------
+    def messaging_webhooks(self, number: str) -> list[str]:
+        """The messaging webhook URL of `number` at Twilio, once per match (none: not ours)."""
+        try:
+            found = self.client().incoming_phone_numbers.list(phone_number=number, limit=20)
+        except Exception as e:
+            raise _classify(e) from None
+        return [str(n.sms_url or "") for n in found if n.phone_number == number]
+
     # -- email -------------------------------------------------------------------------------
-    def email(self, *, to: str, subject: str, body: str) -> Sent:
-        """Send through TIPLINE_SMTP_URL: smtp://user:pass@host:port (STARTTLS) or smtps://."""
+    def email(self, *, to: str, subject: str, body: str, quotes_tip: bool = True) -> Sent:
+        """Send through TIPLINE_SMTP_URL: smtp://[user:pass@]host:port, smtp+starttls://, smtps://.
+
+        A mail that `quotes_tip` goes only over TLS (SMTPS, or STARTTLS, which a plain smtp://
+        server must then offer): tip text never crosses the network in the clear, whatever the
+        URL says. A mail without tip text still takes STARTTLS whenever the server offers it.
+        """
         url = self.settings.smtp_url
         if url is None:
             raise Final("email is not configured (TIPLINE_SMTP_URL)")
@@ -222,18 +238,43 @@ class Notifier:
         try:
             smtp: smtplib.SMTP
             if parts.scheme == "smtps":
-                smtp = smtplib.SMTP_SSL(host, parts.port or 465, timeout=self.timeout)
+                smtp = smtplib.SMTP_SSL(
+                    host, parts.port or 465, timeout=self.timeout, context=_tls_context()
+                )
             else:
                 smtp = smtplib.SMTP(host, parts.port or 25, timeout=self.timeout)
             with smtp:
-                if parts.scheme == "smtp+starttls" or (parts.scheme == "smtp" and parts.username):
-                    smtp.starttls(context=ssl.create_default_context())
+                if parts.scheme != "smtps":
+                    _start_tls(
+                        smtp,
+                        required=quotes_tip
+                        or bool(parts.username)
+                        or parts.scheme == "smtp+starttls",
+                    )
                 if parts.username:
                     smtp.login(unquote(parts.username), unquote(parts.password or ""))
                 smtp.send_message(msg)
         except Exception as e:
             raise _classify(e) from None
         return Sent(None, "sent")
+
+
+def _tls_context() -> ssl.SSLContext:
+    """Certificate and host name checked: TLS to an impostor would protect nothing."""
+    return ssl.create_default_context()
+
+
+def _start_tls(smtp: smtplib.SMTP, *, required: bool) -> None:
+    """STARTTLS when the server offers it; when `required` and it does not, send nothing."""
+    smtp.ehlo()
+    if smtp.has_extn("starttls"):
+        smtp.starttls(context=_tls_context())
+        smtp.ehlo()
+    elif required:
+        raise Final(
+            "mail server offers no STARTTLS; a mail quoting a tip or a login is never sent "
+            "in the clear (use smtps:// or a server with STARTTLS)"
+        )
 
 
 # -- MMS media ----------------------------------------------------------------------------

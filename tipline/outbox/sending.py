@@ -31,6 +31,7 @@ from tipline.models import (
     DeliveryAttempt,
     Message,
     OutboundMessage,
+    School,
     Staff,
     Tip,
     Tipster,
@@ -84,6 +85,7 @@ class _Send:
     message_id: str | None
     address: str | None
     body: str
+    quotes_tip: bool
 
     def console_line(self) -> str:
         who = "student" if self.to_label == "student" else f"{self.to_label} {self.address}"
@@ -113,17 +115,19 @@ def deliver(  # noqa: PLR0911 - one path per outcome, in the order they are deci
 
     `fall_back` runs when the message fails for good (see FallBack)."""
     row = session.execute(
-        select(Delivery, Alert.status, Staff.phone, Staff.email)
+        select(Delivery, Alert.status, Staff.phone, Staff.email, School.alert_text)
         .join(OutboundMessage, OutboundMessage.id == Delivery.outbound_id)
         .outerjoin(Alert, Alert.id == Delivery.alert_id)
         .outerjoin(Staff, Staff.id == OutboundMessage.staff_id)
+        .outerjoin(Tip, Tip.id == OutboundMessage.tip_id)
+        .outerjoin(School, School.id == Tip.school_id)
         .where(Delivery.outbound_id == outbound_id)
         .execution_options(populate_existing=True)
     ).first()
     if row is None or row[0].message.status not in SENDABLE:
         session.rollback()
         return Outcome("noop")
-    d, alert_status, phone, email = row
+    d, alert_status, phone, email, alert_text = row
     msg = d.message
     if d.due_at > now + SLACK:
         session.rollback()
@@ -165,6 +169,9 @@ def deliver(  # noqa: PLR0911 - one path per outcome, in the order they are deci
             else phone
         ),
         body=vault.get_text(msg, "body") or "",
+        # Only a "link" school's alert leaves the tip text out (alerting.wording); anything
+        # else may quote it, so it goes only over TLS (Notifier.email).
+        quotes_tip=not (msg.purpose == "alert" and alert_text == "link"),
     )
     session.commit()  # the attempt row exists before Twilio is called
 
@@ -224,7 +231,12 @@ def _send(notifier: Notifier, job: _Send, public_url: str) -> tuple[str | None, 
             status_callback=f"{public_url}/voice/status/{job.id}",
         )
     else:
-        result = notifier.email(to=job.address, subject=job.summary.split(" ·")[0], body=job.body)
+        result = notifier.email(
+            to=job.address,
+            subject=job.summary.split(" ·")[0],
+            body=job.body,
+            quotes_tip=job.quotes_tip,
+        )
     return result.sid, result.status
 
 

@@ -23,7 +23,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tipline.models import Tip
-from tipline.platform.services import ALERTS_QUEUE, DEFAULT_QUEUE, JobKind, Services
+from tipline.platform.services import (
+    ALERTS_QUEUE,
+    DEFAULT_QUEUE,
+    SERIALIZER,
+    JobKind,
+    Services,
+)
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +138,7 @@ def job_is_live(svc: Services, job_id: str) -> bool:
     """True while rq still has the job to run (queued, scheduled, running); Redis errors
     propagate to the caller."""
     try:
-        job = Job.fetch(job_id, connection=svc.redis)
+        job = Job.fetch(job_id, connection=svc.redis, serializer=SERIALIZER)
     except NoSuchJobError:
         return False
     return job.get_status(refresh=False) in ACTIVE_JOB

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 from flask import Flask, current_app
 from rq import Queue
+from rq.serializers import JSONSerializer
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -35,6 +36,8 @@ REDIS_REST = 5.0  # seconds optional Redis calls are skipped after one failed (s
 ALERTS_QUEUE = "alerts"
 DEFAULT_QUEUE = "default"
 QUEUE_NAMES = (ALERTS_QUEUE, DEFAULT_QUEUE)
+# Jobs travel as JSON, never pickles: unpickling what is in Redis would run whatever it names.
+SERIALIZER = JSONSerializer
 
 
 class JobKind(StrEnum):
@@ -98,7 +101,7 @@ class Services:
             return conn
 
     def queue(self, name: str = DEFAULT_QUEUE) -> Queue:
-        return Queue(name, connection=self.redis)
+        return Queue(name, connection=self.redis, serializer=SERIALIZER)
 
     def rules(self, session: Session) -> RuleSet:
         """Triage rules: the packaged defaults plus the district's `[triage]` words (from init).
@@ -155,6 +158,7 @@ def services(app: Flask | None = None) -> Services:
 
 __all__ = [
     "QUEUE_NAMES",
+    "SERIALIZER",
     "Engine",
     "JobKind",
     "JobsMissing",

@@ -22,6 +22,7 @@ from tipline.alerting import fallback
 from tipline.db import utcnow
 from tipline.extensions import db, dbsession
 from tipline.intake import replies, sms
+from tipline.platform.metrics import SMS_INBOUND
 from tipline.platform.services import services
 from tipline.web import twiliohooks
 from tipline.web.errorpages import database_unavailable
@@ -96,6 +97,7 @@ def answer(form: MultiDict[str, str]) -> tuple[str, int]:
         bind=db.engine,
     )
     sms.hand_off(svc, outcome)
+    SMS_INBOUND.labels(kind=outcome.kind).inc()
     return twiml(outcome.reply), 404 if outcome.kind == "unknown_school" else 200
 
 
