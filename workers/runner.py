@@ -31,6 +31,7 @@ from tipline.models import WorkerLease
 from tipline.outbox import messages
 from tipline.platform import lease, queueing, sweeper
 from tipline.platform.services import QUEUE_NAMES, Services, services
+from tipline.triage import classify
 from workers import jobs
 from workers.allowlist import JobWorker
 
@@ -350,6 +351,28 @@ def stop_handler(stop: threading.Event) -> Callable[[int, object], None]:
     return handle
 
 
+WARM_TEXT = "he has a gun in the cafeteria right now"  # touches rules, concepts and the model
+
+
+def warm_up(app: Flask) -> None:
+    """Pay the first job's cold start before taking jobs: the triage rules and model, a pooled
+    database connection, the Twilio client. A failure here is logged and left to the first job
+    (the sweeper reports a database that is down); it never keeps the worker from starting."""
+    svc = services(app)
+    with app.app_context():
+        try:
+            session = dbsession()
+            classify(WARM_TEXT, rules=svc.rules(session))
+            session.rollback()
+        except SQLAlchemyError as e:
+            log.warning(
+                "warm-up skipped the database (%s); the first job pays for it", type(e).__name__
+            )
+        finally:
+            db.session.remove()
+    jobs.notifier(app)
+
+
 def run_worker(app: Flask, burst: bool = False) -> bool:
     """Run the worker in this process; returns when stopped (or drained, with burst).
 
@@ -368,6 +391,7 @@ def run_worker(app: Flask, burst: bool = False) -> bool:
                 signal.signal(signum, on_signal)
 
     _handle_signals()
+    warm_up(app)
     sweep.start()
     dispatcher = Dispatcher(app)
     if not burst:
