@@ -57,6 +57,12 @@ def sync_district(  # noqa: PLR0912 - schools, staff, shifts, policies in one pa
         row.followup_window_s = int(cfg.followup_window.total_seconds())
         row.alert_text, row.active = cfg.alert_text, True
         row.places = list(cfg.places)
+        kept = cfg.retention
+        row.retention_closed_days, row.retention_phone_days, row.retention_attachment_days = (
+            kept.closed_days,
+            kept.phone_days,
+            kept.attachment_days,
+        )
     for slug, row in schools.items():
         if row.active and district.school(slug) is None:
             row.active = False
@@ -149,6 +155,11 @@ def district_from_db(session: Session) -> DistrictConfig:
                 "followup_window": f"{s.followup_window_s}s",
                 "alert_text": s.alert_text,
                 "places": list(s.places or ()),
+                "retention": {
+                    "closed_days": s.retention_closed_days,
+                    "phone_days": s.retention_phone_days,
+                    "attachment_days": s.retention_attachment_days,
+                },
                 **({"monitored": s.monitored} if s.monitored else {}),
             }
             for s in schools
