@@ -63,8 +63,9 @@ def test_retention_is_synced_to_the_school_and_read_back(app: Flask) -> None:
         doc(retention={"closed_days": 200, "phone_days": 14, "attachment_days": 45})
     )
     with app.app_context():
-        sync_district(dbsession(), district)
+        report = sync_district(dbsession(), district)
         db.session.commit()
+        assert "updated school lincoln" in report.lines()
         row = dbsession().scalars(select(School).where(School.slug == "lincoln")).one()
         assert (
             row.retention_closed_days,

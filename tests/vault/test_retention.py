@@ -30,13 +30,14 @@ from tipline.models import (
     User,
 )
 from tipline.outbox.messages import queue_outbound
+from tipline.platform import sweeper
 from tipline.platform.services import services
 from tipline.staff import casework, dashboard
 from tipline.staff.access import NotPermitted
 from tipline.staff.accounts import upsert_user
 from tipline.vault import audit
 from tipline.vault.retention import LAST_RUN, apply_retention, run_daily
-from workers.runner import sweep_hooks
+from workers.runner import retention_pass, sweep_hooks
 
 PHONE = "+15551230101"
 OTHER_PHONE = "+15551230102"
@@ -431,6 +432,24 @@ def test_the_worker_purges_once_a_day(app: Flask) -> None:
     with app.app_context():
         assert run_daily(dbsession(), now + timedelta(hours=23)) == 0
         assert run_daily(dbsession(), now + timedelta(hours=25)) == 1
+
+
+def test_the_sweeper_runs_the_daily_purge_under_its_lease(app: Flask) -> None:
+    set_retention(app, "lincoln", closed_days=3)
+    tip_id = make_tip(app, "graffiti in the pit", age=timedelta(days=10))
+    close(app, tip_id, timedelta(days=5))
+    with app.app_context():
+        result = sweeper.sweep_once(
+            dbsession(),
+            "test-holder",
+            utcnow(),
+            lambda _tip, _code: False,
+            lambda _att: False,
+            hooks={"retention": retention_pass},
+        )
+    assert result.held
+    assert result.extra == {"retention": 1}
+    assert readable(app, tip_id) is None
 
 
 def test_the_daily_run_continues_in_batches(app: Flask) -> None:
