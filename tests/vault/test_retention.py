@@ -278,6 +278,25 @@ def test_a_blocked_sender_keeps_only_its_hash(app: Flask) -> None:
         assert tipster._phone is None
         assert tipster.data_key_id is None
         assert tipster.phone_hash == services(app).vault.lookup_hash(session, "phone", PHONE)
+    again = purge(app)
+    assert (again.tipsters, again.phones) == (0, 0)  # the hash stays while the block does
+    with app.app_context():
+        assert dbsession().get(Tipster, tipster_id) is not None
+
+
+def test_a_blocked_web_receipt_goes_with_its_tip(app: Flask) -> None:
+    set_retention(app, "lincoln", closed_days=3)
+    tip_id = make_tip(app, "prank prank prank", age=timedelta(days=10))
+    with app.app_context():
+        receipt = Tipster(id=new_id(), kind="web", receipt_hash="d" * 64, blocked=True)
+        dbsession().add(receipt)
+        db.session.execute(update(Tip).where(Tip.id == tip_id).values(tipster_id=receipt.id))
+        db.session.commit()
+        receipt_id = receipt.id
+    close(app, tip_id, timedelta(days=5))
+    assert purge(app).tipsters == 1
+    with app.app_context():
+        assert dbsession().get(Tipster, receipt_id) is None
 
 
 def test_dry_run_says_what_would_go_and_changes_nothing(app: Flask, env: dict[str, str]) -> None:

@@ -371,18 +371,20 @@ def _forget_phone(session: Session, tipster_id: str, *, keep_hash: bool) -> None
 
 
 def _tipsters(session: Session, purging: Collection[str], dry_run: bool) -> int:
-    """Senders no unpurged tip needs: deleted, or (blocked) reduced to their phone hash."""
+    """Senders no unpurged tip needs: deleted, or (a blocked number) reduced to its hash.
+
+    A blocked web receipt goes like any other: it opens only the tips it sent.
+    """
     needed = exists().where(Tip.tipster_id == Tipster.id, _live(purging))
+    keeps_block = Tipster.blocked & (Tipster.kind == "sms") & Tipster.phone_hash.is_not(None)
+    only_hash = keeps_block & Tipster._phone.is_(None) & Tipster.data_key_id.is_(None)
     rows = session.execute(
-        select(Tipster.id, Tipster.blocked).where(
-            ~needed,
-            ~Tipster.blocked | Tipster._phone.is_not(None) | Tipster.data_key_id.is_not(None),
-        )
+        select(Tipster.id, keeps_block.label("keeps_block")).where(~needed, ~only_hash)
     ).all()
     if dry_run:
         return len(rows)
-    for tipster_id, blocked in rows:
-        if blocked:
+    for tipster_id, block in rows:
+        if block:
             _forget_phone(session, tipster_id, keep_hash=True)
             continue
         key = session.scalar(select(Tipster.data_key_id).where(Tipster.id == tipster_id))
