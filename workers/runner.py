@@ -32,6 +32,7 @@ from tipline.outbox import messages
 from tipline.platform import lease, queueing, sweeper
 from tipline.platform.services import QUEUE_NAMES, Services, services
 from tipline.triage import classify
+from tipline.vault import retention
 from workers import jobs
 from workers.allowlist import JobWorker
 
@@ -259,7 +260,16 @@ def release_dead_local_lease(session: Session) -> bool:
 
 def sweep_hooks() -> dict[str, sweeper.Hook]:
     """Extra passes other parts of tipline register (escalations due, retention)."""
-    return {"alerts": alerts_pass}
+    return {"alerts": alerts_pass, "retention": retention_pass}
+
+
+def retention_pass(session: Session, now: datetime) -> int:
+    """Once a day, the retention rules (`tipline purge`), in bounded batches.
+
+    A sweeper hook, not an rq job: it runs under the sweeper's lease (one worker at a time),
+    and a Redis flush or a dead scheduler cannot make a day's purge go missing.
+    """
+    return retention.run_daily(session, now)
 
 
 def alerts_pass(session: Session, now: datetime) -> int:

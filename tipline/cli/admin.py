@@ -94,12 +94,16 @@ def rotate_key() -> None:
 
 
 @click.command()
-def purge() -> None:
-    """Apply the retention rules now."""
+@click.option("--dry-run", is_flag=True, help="say what would go; change nothing")
+def purge(dry_run: bool) -> None:
+    """Apply the retention rules now (also runs daily in the worker)."""
 
     with app_context():
-        result = apply_retention(dbsession())
-        db.session.commit()
+        result = apply_retention(dbsession(), dry_run=dry_run)
+        if dry_run:
+            db.session.rollback()
+        else:
+            db.session.commit()
     click.echo(result.describe())
 
 
@@ -114,6 +118,11 @@ def purge() -> None:
 def export_corrections(output: str | None) -> None:
     """Write staff-corrected tips as JSON lines for `tipline triage --eval` (contains tip text)."""
 
+    click.echo(
+        "warning: the export holds tip text in the clear; retention (tipline purge) cannot "
+        "reach it: keep it off shared disks and delete it once used",
+        err=True,
+    )
     with app_context() as app:
         lines = [
             json.dumps(example, ensure_ascii=False)

@@ -30,6 +30,19 @@ _STAFF_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    """How long a school keeps what identifies or quotes a tip (days; see vault.retention)."""
+
+    closed_days: int = 365  # a closed tip, from its closing
+    phone_days: int = 30  # a student's number, from the last message of its conversations
+    attachment_days: int = 90  # an attachment, from its arrival
+
+
+RETENTION_KEYS = ("closed_days", "phone_days", "attachment_days")
+MAX_RETENTION_DAYS = 36500
+
+
+@dataclass(frozen=True)
 class SchoolConfig:
     slug: str
     name: str
@@ -40,6 +53,7 @@ class SchoolConfig:
     followup_window: timedelta = timedelta(hours=72)
     alert_text: str = "excerpt"
     places: tuple[str, ...] = ()
+    retention: RetentionConfig = RetentionConfig()
 
 
 @dataclass(frozen=True)
@@ -210,6 +224,7 @@ def _school(e: _Entry) -> SchoolConfig:
             "followup_window",
             "alert_text",
             "places",
+            "retention",
         }
     )
     slug = e.get("slug", str)
@@ -235,7 +250,29 @@ def _school(e: _Entry) -> SchoolConfig:
         ),
         alert_text=alert_text,
         places=e.strings("places", ()),
+        retention=_retention(e),
     )
+
+
+def _retention(e: _Entry) -> RetentionConfig:
+    """`retention = { closed_days = 365, phone_days = 30, attachment_days = 90 }`, each optional."""
+    raw = e.get("retention", dict, {})
+    for key in raw:
+        if key not in RETENTION_KEYS:
+            raise e.fail(
+                "retention", f"unknown key {key!r} (expected one of: {', '.join(RETENTION_KEYS)})"
+            )
+    days: dict[str, int] = {}
+    for key in RETENTION_KEYS:
+        if key not in raw:
+            continue
+        value = raw[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise e.fail("retention", f"{key} must be a whole number of days")
+        if not 1 <= value <= MAX_RETENTION_DAYS:
+            raise e.fail("retention", f"{key} must be between 1 and {MAX_RETENTION_DAYS} days")
+        days[key] = value
+    return RetentionConfig(**days)
 
 
 def _staff(e: _Entry) -> StaffConfig:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from tipline.district.config import DistrictConfig, PolicyConfig, parse_district
+from tipline.district.config import (
+    DistrictConfig,
+    PolicyConfig,
+    RetentionConfig,
+    parse_district,
+)
 from tipline.models import TRIAGE_SETTING, Policy, School, Setting, Shift, Staff
 
 
@@ -50,13 +55,24 @@ def sync_district(  # noqa: PLR0912 - schools, staff, shifts, policies in one pa
             row = schools[cfg.slug] = School(slug=cfg.slug)
             session.add(row)
             report.created.append(f"school {cfg.slug}")
-        elif not row.active or row.name != cfg.name or row.sms_number != cfg.sms_number:
+        elif (
+            not row.active
+            or row.name != cfg.name
+            or row.sms_number != cfg.sms_number
+            or _retention_of(row) != cfg.retention
+        ):
             report.updated.append(f"school {cfg.slug}")
         row.name, row.timezone, row.sms_number = cfg.name, cfg.timezone, cfg.sms_number
         row.fallback, row.monitored = list(cfg.fallback), cfg.monitored
         row.followup_window_s = int(cfg.followup_window.total_seconds())
         row.alert_text, row.active = cfg.alert_text, True
         row.places = list(cfg.places)
+        kept = cfg.retention
+        row.retention_closed_days, row.retention_phone_days, row.retention_attachment_days = (
+            kept.closed_days,
+            kept.phone_days,
+            kept.attachment_days,
+        )
     for slug, row in schools.items():
         if row.active and district.school(slug) is None:
             row.active = False
@@ -127,6 +143,12 @@ def sync_district(  # noqa: PLR0912 - schools, staff, shifts, policies in one pa
     return report
 
 
+def _retention_of(row: School) -> RetentionConfig:
+    return RetentionConfig(
+        row.retention_closed_days, row.retention_phone_days, row.retention_attachment_days
+    )
+
+
 def district_from_db(session: Session) -> DistrictConfig:
     """Rebuild the district config from the database, the source of truth after `tipline init`.
 
@@ -149,6 +171,7 @@ def district_from_db(session: Session) -> DistrictConfig:
                 "followup_window": f"{s.followup_window_s}s",
                 "alert_text": s.alert_text,
                 "places": list(s.places or ()),
+                "retention": asdict(_retention_of(s)),
                 **({"monitored": s.monitored} if s.monitored else {}),
             }
             for s in schools

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Column, ForeignKey, Integer, String, Table
+from sqlalchemy import JSON, Boolean, Column, ForeignKey, Integer, String, Table, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tipline.db import Base
@@ -30,6 +30,16 @@ class School(Base):
     followup_window_s: Mapped[int] = mapped_column(Integer, default=72 * 3600)
     alert_text: Mapped[str] = mapped_column(String(16), default="excerpt")
     places: Mapped[list[str]] = mapped_column(JSON, default=list)  # its own place names
+    # Retention in days (the config's `retention = {...}`): see tipline.vault.retention.
+    retention_closed_days: Mapped[int] = mapped_column(
+        Integer, default=365, server_default=text("365")
+    )
+    retention_phone_days: Mapped[int] = mapped_column(
+        Integer, default=30, server_default=text("30")
+    )
+    retention_attachment_days: Mapped[int] = mapped_column(
+        Integer, default=90, server_default=text("90")
+    )
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tipline.db import Base, UTCDateTime, new_id, utcnow
@@ -58,6 +58,11 @@ class Tip(Base):
     needs_routing: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
     routed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     message_count: Mapped[int] = mapped_column(Integer, default=1)
+    # Retention (tipline.vault.retention): a closed tip is purged `closed_days` after
+    # `closed_at`; a tip under legal hold is never closed as stale nor purged.
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     school: Mapped[School] = relationship(lazy="joined")
     tipster: Mapped[Tipster | None] = relationship()

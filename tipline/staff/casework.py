@@ -30,6 +30,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "open": frozenset({"closed"}),
     "closed": frozenset({"open"}),
 }
+HOLD_ROLES = frozenset({"admin", "district"})  # who may put a tip under legal hold or lift it
 MAX_REPLY = 1600  # one SMS body at most (Twilio's limit)
 MAX_NOTE = 5000
 
@@ -155,13 +156,36 @@ def change_status(
     _require(session, user, tip, "status")
     if status not in TRANSITIONS.get(tip.status, frozenset()):
         raise CaseworkError(f"a {tip.status} tip cannot become {status}")
+    if tip.purged_at is not None:
+        raise CaseworkError("this tip was purged by retention; it stays closed")
     detail: dict[str, str] = {"from_status": tip.status, "to_status": status}
     if status == "closed":
         if disposition not in DISPOSITIONS:
             raise CaseworkError(f"closing needs a disposition: {', '.join(DISPOSITIONS)}")
         detail["disposition"] = disposition
     tip.status = status
+    tip.closed_at = now if status == "closed" else None  # retention counts from the closing
     audit.record(session, actor(user), "tip.status", tip.id, **detail)
+
+
+def set_legal_hold(session: Session, user: User, tip: Tip, hold: bool, now: datetime) -> bool:
+    """Put a tip under legal hold (retention neither closes nor purges it) or lift the hold.
+
+    Only admin and district logins; audited either way. Returns False when nothing changed.
+    A purged tip cannot be held: there is nothing left to keep.
+    """
+    _require(session, user, tip, "view")
+    if user.role not in HOLD_ROLES:
+        raise NotPermitted(f"a {user.role} login may not change a legal hold")
+    if tip.purged_at is not None:
+        raise CaseworkError("this tip was purged by retention; nothing is left to hold")
+    if tip.legal_hold == hold:
+        return False
+    tip.legal_hold = hold
+    audit.record(
+        session, actor(user), "tip.legal_hold" if hold else "tip.legal_hold_lifted", tip.id
+    )
+    return True
 
 
 def assign(session: Session, user: User, tip: Tip, assignee_id: int, now: datetime) -> User:

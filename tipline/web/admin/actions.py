@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import flash, redirect, url_for
+from flask import abort, flash, redirect, url_for
 from werkzeug.wrappers import Response
 
 from tipline.db import utcnow
@@ -20,6 +20,7 @@ from tipline.staff import access, casework
 from tipline.web.admin.blueprint import bp, staff_user, tip_or_abort
 from tipline.web.admin.forms import (
     AssignForm,
+    LegalHoldForm,
     NoteForm,
     PostForm,
     ReclassifyForm,
@@ -77,6 +78,20 @@ def status(tip_id: str) -> Response:
             dbsession(), staff_user(), tip, form.status.data, form.disposition.data or "", utcnow()
         )
         return f"Status is now {tip.status}."
+
+    return _done(tip, form, work)
+
+
+@bp.post("/tips/<tip_id>/hold")
+def legal_hold(tip_id: str) -> Response:
+    tip, form = tip_or_abort(tip_id), LegalHoldForm()
+    if staff_user().role not in casework.HOLD_ROLES:
+        abort(403)
+
+    def work() -> str:
+        hold = form.hold.data == "1"
+        casework.set_legal_hold(dbsession(), staff_user(), tip, hold, utcnow())
+        return "Legal hold set: retention keeps this tip." if hold else "Legal hold lifted."
 
     return _done(tip, form, work)
 

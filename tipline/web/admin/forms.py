@@ -7,6 +7,7 @@ from typing import Any
 from flask_wtf import FlaskForm
 from wtforms import (
     EmailField,
+    HiddenField,
     PasswordField,
     SelectChoice,
     SelectField,
@@ -35,6 +36,13 @@ class PostForm(FlaskForm):  # type: ignore[misc]
     """A button and its CSRF token: logout, acknowledge."""
 
     submit = SubmitField("Go")
+
+
+class LegalHoldForm(FlaskForm):  # type: ignore[misc]
+    """Put a tip under legal hold ("1") or lift it ("0")."""
+
+    hold = HiddenField(validators=[DataRequired()])
+    submit = SubmitField("Change legal hold")
 
 
 class ReplyForm(FlaskForm):  # type: ignore[misc]

@@ -11,13 +11,14 @@ from flask import Response, abort, render_template, request
 from tipline.db import utcnow
 from tipline.extensions import dbsession
 from tipline.platform.services import services
-from tipline.staff import access
+from tipline.staff import access, casework
 from tipline.staff import dashboard as stats
 from tipline.triage import SEVERITIES
 from tipline.web.admin import actions, login  # noqa: F401 - their routes join the blueprint
 from tipline.web.admin.blueprint import bp, staff_user, tip_or_abort
 from tipline.web.admin.forms import (
     AssignForm,
+    LegalHoldForm,
     NoteForm,
     PostForm,
     ReclassifyForm,
@@ -80,6 +81,8 @@ def tip(tip_id: str) -> str:
         form = AssignForm(formdata=None)
         form.offer(access.assignable_users(session, record))
         forms["assign"] = form
+    if user.role in casework.HOLD_ROLES and record.purged_at is None:
+        forms["hold"] = LegalHoldForm(formdata=None, hold="0" if record.legal_hold else "1")
     if access.can(user, "acknowledge") and user.staff_id is not None and case.alert_open:
         forms["ack"] = PostForm(formdata=None)
     return render_template("admin/tip.html", case=case, forms=forms, now=utcnow())
