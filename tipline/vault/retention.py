@@ -9,11 +9,21 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from tipline.db import utcnow
-from tipline.models import Attachment, DataKey, InboundSid, Message, Note, Tip
+from tipline.models import (
+    Attachment,
+    DataKey,
+    InboundSid,
+    Message,
+    Note,
+    SigninAddress,
+    StaffSession,
+    Tip,
+)
 from tipline.vault import audit
 
 CLOSED_TIP_RETENTION = timedelta(days=365)
 REPLAY_WINDOW = timedelta(days=30)
+STAFF_TRACES = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -51,5 +61,9 @@ def apply_retention(
         session.execute(delete(DataKey).where(DataKey.id.in_(key_ids)))
         audit.record(session, "system", "tip.shredded", tip.id, code=tip.code)
     result = session.execute(delete(InboundSid).where(InboundSid.created_at < now - REPLAY_WINDOW))
+    # Staff sign-in's leftovers: an address's failures lapse a day after the last one, and a
+    # session is dead 12 hours after it began (staff/signin.py, staff/sessions.py).
+    session.execute(delete(SigninAddress).where(SigninAddress.last_failed_at < now - STAFF_TRACES))
+    session.execute(delete(StaffSession).where(StaffSession.created_at < now - STAFF_TRACES))
     session.expire_all()
     return PurgeResult(len(tips), int(getattr(result, "rowcount", 0) or 0))
