@@ -10,6 +10,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
+from tests.conftest import app_for
 from tests.support.admin import (
     PASSWORD,
     TOTP_SECRET,
@@ -18,9 +19,11 @@ from tests.support.admin import (
     get_user,
 )
 from tipline.db import utcnow
+from tipline.errors import ConfigError
 from tipline.extensions import db, dbsession
 from tipline.models import AuditEvent, SigninAddress, User
 from tipline.platform.services import services
+from tipline.settings import load_settings
 from tipline.staff import signin
 from tipline.staff.accounts import upsert_user
 
@@ -334,3 +337,33 @@ def test_deactivated_login_cannot_sign_in(app: Flask, auth: AuthActions) -> None
         db.session.commit()
     assert auth.login(EMAIL).status_code == 200
     assert auth.client.get("/admin/").status_code == 302
+
+
+def test_behind_proxies_the_address_comes_from_x_forwarded_for(env: dict[str, str]) -> None:
+    with app_for({**env, "TIPLINE_TRUSTED_PROXIES": "1"}) as app:
+        attacker = AuthActions(app, app.test_client())
+        attacker.create(EMAIL, "sro", ["lincoln"])
+        header = {"X-Forwarded-For": f"10.9.9.9, {ATTACKER}"}  # the first entry is forged
+        for _ in range(signin.FREE_FAILURES):
+            attacker.client.post(
+                "/admin/login",
+                data={"email": EMAIL, "password": WRONG, "csrf_token": attacker.token()},
+                headers=header,
+            )
+        token = attacker.token()
+        delayed = attacker.client.post(
+            "/admin/login",
+            data={"email": EMAIL, "password": WRONG, "csrf_token": token},
+            headers=header,
+        )
+        assert delayed.status_code == 429
+        # The proxy itself (every staff member's remote address) is not delayed.
+        owner = AuthActions(app, app.test_client())
+        owner.client.environ_base["HTTP_X_FORWARDED_FOR"] = STAFF_PHONE
+        assert owner.sign_in(EMAIL).status_code == 302
+
+
+@pytest.mark.parametrize("value", ["-1", "x", "6"])
+def test_trusted_proxies_must_be_a_small_number(env: dict[str, str], value: str) -> None:
+    with pytest.raises(ConfigError, match="TIPLINE_TRUSTED_PROXIES"):
+        load_settings({**env, "TIPLINE_TRUSTED_PROXIES": value})

@@ -35,6 +35,7 @@ from typing import Any
 
 import pyotp
 from sqlalchemy import case, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from tipline.models import SigninAddress, User
@@ -275,11 +276,18 @@ def _fail(
         session.refresh(user)
         account_delay = delay_for(user.failed_logins, ACCOUNT_CAP)
     if key is not None:
-        row = session.get(SigninAddress, key, with_for_update=True)
-        if row is None:
-            row = SigninAddress(key=key, failures=0, last_failed_at=now, delay_until=now)
-            session.add(row)
-        elif row.last_failed_at < now - FORGET_AFTER:
+        # The row first (a no-op when it exists: two first failures racing both succeed),
+        # then locked, so parallel failures from one address each count.
+        conn = session.connection()
+        module = postgresql if conn.dialect.name == "postgresql" else sqlite
+        conn.execute(
+            module.insert(SigninAddress)
+            .values(key=key, failures=0, last_failed_at=now, delay_until=now)
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
+        row = session.get(SigninAddress, key, with_for_update=True, populate_existing=True)
+        assert row is not None  # noqa: S101 - inserted just above
+        if row.last_failed_at < now - FORGET_AFTER:
             row.failures = 0
         row.failures += 1
         row.last_failed_at = now
