@@ -12,7 +12,14 @@ from flask import Flask
 from sqlalchemy import select
 
 from tests.conftest import app_for
-from tests.support.admin import LOGINS, PASSWORD, AuthActions, forget_last_code, get_user
+from tests.support.admin import (
+    LOGINS,
+    PASSWORD,
+    AuthActions,
+    current_code,
+    forget_last_code,
+    get_user,
+)
 from tipline.cli import main
 from tipline.errors import ConfigError
 from tipline.extensions import dbsession
@@ -163,3 +170,22 @@ def test_dev_mode_signs_the_demo_login_in_with_its_password(env: dict[str, str])
 def test_dev_mode_cannot_be_set_with_an_https_public_url(env: dict[str, str]) -> None:
     with pytest.raises(ConfigError, match="TIPLINE_DEV_MODE"):
         load_settings({**env, "TIPLINE_DEV_MODE": "1", "TIPLINE_PUBLIC_URL": "https://x.test"})
+
+
+def test_new_recovery_codes_need_a_current_code(app: Flask, auth: AuthActions) -> None:
+    auth.login_as("sro")  # provisioned with create-user --totp-secret: no codes yet
+    page = auth.client.get("/admin/account").get_data(as_text=True)
+    assert "recovery codes left: 0" in page
+    auth.post("/admin/account/recovery-codes", {"code": "000000"})
+    assert "No new codes" in auth.client.get("/admin/account").get_data(as_text=True)
+    forget_last_code(app, EMAIL)
+    shown = auth.post("/admin/account/recovery-codes", {"code": current_code()})
+    assert shown.status_code == 200
+    codes = CODES.findall(shown.get_data(as_text=True))
+    assert len(codes) == 10
+    page = auth.client.get("/admin/account").get_data(as_text=True)
+    assert "recovery codes left: 10" in page
+    assert "recovery_codes.renewed" in audit_actions(app)
+    auth.logout()
+    auth.login(EMAIL)
+    assert auth.totp(codes[3]).status_code == 302

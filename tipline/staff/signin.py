@@ -63,6 +63,7 @@ class Outcome(Enum):
     NEEDS_TOTP = "needs_totp"
     NEEDS_ENROLLMENT = "needs_enrollment"
     SIGNED_IN = "signed_in"
+    CONFIRMED = "confirmed"  # a code confirmed an action of a signed-in login
 
 
 @dataclass(frozen=True)
@@ -142,10 +143,26 @@ def _recovery_code(
 def _totp_code(
     session: Session, user: User, key: str | None, secret: str, code: str, now: datetime
 ) -> Attempt:
+    if not _claim_totp(session, user, key, secret, code, now, "totp"):
+        return Attempt(Outcome.FAILED)
+    _succeed(session, user, key, "totp")
+    return Attempt(Outcome.SIGNED_IN, user)
+
+
+def _claim_totp(
+    session: Session,
+    user: User,
+    key: str | None,
+    secret: str,
+    code: str,
+    now: datetime,
+    step: str,
+) -> bool:
+    """True when `code` is valid now and newer than the last code used; counts a failure."""
     counter = matching_counter(secret, code, now)
     if counter is None:
-        _fail(session, user, key, now, "totp")
-        return Attempt(Outcome.FAILED)
+        _fail(session, user, key, now, step)
+        return False
     # Compare-and-set in one statement, so two requests racing with one code cannot both win.
     claimed = session.execute(
         update(User)
@@ -157,11 +174,32 @@ def _totp_code(
         .execution_options(synchronize_session=False)
     )
     if getattr(claimed, "rowcount", 0) != 1:
-        _fail(session, user, key, now, "totp", replay=True)
-        return Attempt(Outcome.FAILED)
+        _fail(session, user, key, now, step, replay=True)
+        return False
     session.refresh(user)
-    _succeed(session, user, key, "totp")
-    return Attempt(Outcome.SIGNED_IN, user)
+    return True
+
+
+def renew_recovery_codes(
+    session: Session,
+    vault: Vault,
+    user: User,
+    code: str,
+    address: str | None,
+    now: datetime,
+) -> Attempt:
+    """Ten new recovery codes for a signed-in login (the old ones stop working), against a
+    current TOTP code: a browser left signed in cannot mint itself a way back in."""
+    key = address_key(session, vault, address)
+    delayed = _delayed(session, key, now)
+    if delayed is not None:
+        return delayed
+    secret = accounts.totp_secret(vault, user)
+    if secret is None or not _claim_totp(session, user, key, secret, code, now, "renew"):
+        return Attempt(Outcome.FAILED)
+    codes = accounts.new_recovery_codes(session, user)
+    audit.record(session, actor(user), "recovery_codes.renewed")
+    return Attempt(Outcome.CONFIRMED, user, recovery_codes=tuple(codes))
 
 
 def enrollment_secret(session: Session, vault: Vault, user_id: int) -> tuple[User, str] | None:

@@ -12,11 +12,12 @@ from tipline.db import utcnow
 from tipline.extensions import db, dbsession
 from tipline.models import User
 from tipline.platform.services import services
-from tipline.staff import accounts, sessions
+from tipline.staff import accounts, sessions, signin
 from tipline.staff.access import actor
 from tipline.vault import audit
 from tipline.web.admin.blueprint import bp, end_session, staff_user
-from tipline.web.admin.forms import PostForm, ResetSecondFactorForm
+from tipline.web.admin.forms import PostForm, ResetSecondFactorForm, TotpForm
+from tipline.web.admin.login import client_address
 
 
 @bp.get("/account")
@@ -29,8 +30,32 @@ def account() -> str:
         enrolled=accounts.has_second_factor(user),
         codes_left=accounts.recovery_codes_left(dbsession(), user),
         everywhere=PostForm(formdata=None),
+        renew=TotpForm(formdata=None) if accounts.has_second_factor(user) else None,
         reset=reset,
     )
+
+
+@bp.post("/account/recovery-codes")
+def renew_recovery_codes() -> Any:
+    """Ten new recovery codes, shown once, for a current TOTP code (the old codes stop working)."""
+    user = staff_user()
+    form = TotpForm()
+    if form.validate_on_submit():
+        attempt = signin.renew_recovery_codes(
+            dbsession(), services().vault, user, form.code.data, client_address(), utcnow()
+        )
+        db.session.commit()
+        if attempt.outcome is signin.Outcome.CONFIRMED:
+            return render_template(
+                "admin/recovery_codes.html",
+                codes=attempt.recovery_codes,
+                next=url_for("admin.account"),
+            )
+        if attempt.outcome is signin.Outcome.DELAYED:
+            flash(signin.DELAYED_ERROR.format(seconds=attempt.retry_after), "error")
+            return redirect(url_for("admin.account"))
+    flash("No new codes: that code was not right. Use the one your app shows now.", "error")
+    return redirect(url_for("admin.account"))
 
 
 @bp.post("/logout/everywhere")
