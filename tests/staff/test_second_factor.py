@@ -189,3 +189,21 @@ def test_new_recovery_codes_need_a_current_code(app: Flask, auth: AuthActions) -
     auth.logout()
     auth.login(EMAIL)
     assert auth.totp(codes[3]).status_code == 302
+
+
+def test_each_password_step_offers_a_fresh_secret(app: Flask, auth: AuthActions) -> None:
+    """A secret someone else saw after an earlier password step is never the one enrolled."""
+    auth.create(EMAIL, "sro", ["lincoln"], totp=None)
+    auth.login(EMAIL)
+    first = SECRET.search(auth.client.get("/admin/login/enroll").get_data(as_text=True))
+    other = AuthActions(app, app.test_client())
+    other.login(EMAIL)
+    second = SECRET.search(other.client.get("/admin/login/enroll").get_data(as_text=True))
+    assert first is not None
+    assert second is not None
+    assert first.group(1) != second.group(1)
+    # The first browser's secret is gone, and that browser starts over.
+    stale = auth.client.get("/admin/login/enroll")
+    assert stale.headers["Location"] == "/admin/login"
+    assert other.enroll(pyotp.TOTP(second.group(1).replace(" ", "")).now()).status_code == 200
+    assert other.client.get("/admin/").status_code == 200

@@ -101,6 +101,9 @@ def check_password(
     if accounts.has_second_factor(user):
         return Attempt(Outcome.NEEDS_TOTP, user)
     if second_factor:
+        # A secret shown after an earlier password step (perhaps to someone else who knew the
+        # password) is never the one enrolled: each password step gets a fresh one.
+        user._totp_pending = None
         return Attempt(Outcome.NEEDS_ENROLLMENT, user)
     _succeed(session, user, key, "password")
     return Attempt(Outcome.SIGNED_IN, user)

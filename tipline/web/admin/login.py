@@ -3,6 +3,7 @@ sign-out."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -145,6 +146,13 @@ def enroll() -> Any:
         return redirect(url_for("admin.login"))
     user, secret = found
     db.session.commit()  # the offered secret stays the same on a reload or a wrong code
+    # Bound to this browser: if another password step has replaced the secret since this
+    # browser first saw it, it starts over rather than confirm a secret someone else saw.
+    seen = hashlib.sha256(secret.encode()).hexdigest()[:32]
+    if pending.setdefault("seen", seen) != seen:
+        session.pop(PENDING, None)
+        return redirect(url_for("admin.login"))
+    session[PENDING] = pending
     uri = signin.provisioning_uri(secret, user.email)
     # Drawn here as inline SVG: no third-party service sees the secret, and the CSP needs no
     # exception (no script, no image from elsewhere).
