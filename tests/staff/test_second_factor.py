@@ -117,10 +117,13 @@ def test_recovery_code_signs_in_once(app: Flask, auth: AuthActions) -> None:
     assert auth.client.get("/admin/").status_code == 302
 
 
-def test_admin_of_the_school_resets_a_second_factor(app: Flask, auth: AuthActions) -> None:
+@pytest.mark.parametrize("who", ["admin", "district"])
+def test_admin_of_the_school_resets_a_second_factor(
+    app: Flask, auth: AuthActions, who: str
+) -> None:
     sro = AuthActions(app, app.test_client())
     sro_id = sro.login_as("sro")
-    auth.login_as("admin")
+    auth.login_as(who)
     response = auth.post("/admin/account/reset-second-factor", {"email": EMAIL})
     assert response.status_code == 302
     assert "enrolls a new second factor" in auth.client.get("/admin/account").get_data(as_text=True)

@@ -367,3 +367,20 @@ def test_behind_proxies_the_address_comes_from_x_forwarded_for(env: dict[str, st
 def test_trusted_proxies_must_be_a_small_number(env: dict[str, str], value: str) -> None:
     with pytest.raises(ConfigError, match="TIPLINE_TRUSTED_PROXIES"):
         load_settings({**env, "TIPLINE_TRUSTED_PROXIES": value})
+
+
+def test_unknown_emails_delay_the_address_too(app: Flask, auth: AuthActions) -> None:
+    auth.create(EMAIL, "sro", ["lincoln"])
+    for n in range(signin.FREE_FAILURES):
+        attempt = run(app, f"nobody{n}@example.org", PASSWORD, ATTACKER, timedelta(0))
+        assert attempt.outcome is signin.Outcome.FAILED
+    assert run(app, EMAIL, PASSWORD, ATTACKER, timedelta(0)).outcome is signin.Outcome.DELAYED
+    assert run(app, EMAIL, PASSWORD, STAFF_PHONE, timedelta(0)).outcome is (
+        signin.Outcome.NEEDS_TOTP
+    )
+
+
+def test_sign_out_is_audited(app: Flask, auth: AuthActions) -> None:
+    user_id = auth.login_as("sro")
+    auth.logout()
+    assert (f"user:{user_id}", "logout") in actions(app)

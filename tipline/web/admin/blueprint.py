@@ -13,6 +13,7 @@ from tipline.db import utcnow
 from tipline.extensions import db, dbsession, login_manager
 from tipline.models import Tip, User
 from tipline.staff import access, sessions
+from tipline.vault import audit
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -57,6 +58,8 @@ def end_session() -> None:
     """Revoke this browser's session row (a copy of the cookie dies with it) and clear it."""
     token = session.get(SESSION_KEY)
     if isinstance(token, str):
+        if current_user.is_authenticated:  # loaded before the row is revoked
+            audit.record(dbsession(), access.actor(staff_user()), "logout")
         sessions.revoke(dbsession(), token, utcnow())
         db.session.commit()
     logout_user()
