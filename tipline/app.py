@@ -35,6 +35,7 @@ def create_app(settings: Settings | Mapping[str, str] | None = None, **overrides
     from tipline import models  # noqa: F401, PLC0415 - registers the tables on the metadata
 
     app = Flask(__name__, instance_path=str(settings.instance_path))
+    https = settings.public_url.startswith("https://")
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SQLALCHEMY_DATABASE_URI=settings.database_url,
@@ -43,7 +44,10 @@ def create_app(settings: Settings | Mapping[str, str] | None = None, **overrides
         MAX_FORM_MEMORY_SIZE=2 * 1024 * 1024,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
+        SESSION_COOKIE_SECURE=https,
+        # `__Host-`: the browser keeps it only if Secure, for this host alone, on path / — no
+        # sibling subdomain can set or shadow the staff session's cookie.
+        SESSION_COOKIE_NAME="__Host-session" if https else "session",
         WTF_CSRF_TIME_LIMIT=None,
         TIPLINE_SETTINGS=settings,
     )

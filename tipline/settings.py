@@ -36,6 +36,12 @@ class Settings:
     mail_from: str = "tipline@localhost"
     log_level: str = "INFO"
     metrics_token: str | None = field(default=None, repr=False)
+    # Set by `tipline dev` for its children only: the printed demo login may sign in without
+    # a second factor. Refused with an https public URL, so a deployment cannot turn it on.
+    dev_mode: bool = False
+    # How many reverse proxies stand in front (each appends to X-Forwarded-For); staff sign-in
+    # takes the client address from there, and nothing else reads an address.
+    trusted_proxies: int = 0
 
     def __post_init__(self) -> None:
         # Fail closed: with only one of the two set, the app would run in console mode while
@@ -137,6 +143,15 @@ def load_settings(env: Mapping[str, str], *, cwd: Path | None = None) -> Setting
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError("TIPLINE_LOG_LEVEL: one of DEBUG, INFO, WARNING, ERROR")
 
+    dev_mode = env.get("TIPLINE_DEV_MODE", "") == "1"
+    if dev_mode and public_url.startswith("https://"):
+        raise ConfigError(
+            "TIPLINE_DEV_MODE: only for `tipline dev`, never with an https public URL"
+        )
+    proxies = env.get("TIPLINE_TRUSTED_PROXIES", "0")
+    if not proxies.isdigit() or int(proxies) > 5:
+        raise ConfigError("TIPLINE_TRUSTED_PROXIES: a number of proxies from 0 to 5")
+
     return Settings(
         instance_path=instance,
         config_path=config_path,
@@ -153,6 +168,8 @@ def load_settings(env: Mapping[str, str], *, cwd: Path | None = None) -> Setting
         mail_from=env.get("TIPLINE_MAIL_FROM", "tipline@localhost"),
         log_level=level,
         metrics_token=env.get("TIPLINE_METRICS_TOKEN") or None,
+        dev_mode=dev_mode,
+        trusted_proxies=int(proxies),
     )
 
 

@@ -6,6 +6,7 @@ README's first command does on a fresh clone.
 
 from __future__ import annotations
 
+import http.cookiejar
 import os
 import re
 import signal
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -82,6 +84,26 @@ def _get(url: str) -> tuple[int, str]:
         return resp.status, resp.read().decode()
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+def _sign_in(base: str, email: str, password: str) -> str:
+    """Post the admin login form as a browser would; where the answer sends it."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), _NoRedirect)
+    with opener.open(f"{base}/admin/login", timeout=10) as resp:
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', resp.read().decode())
+    assert token is not None
+    form = {"email": email, "password": password, "csrf_token": token.group(1)}
+    try:
+        opener.open(f"{base}/admin/login", data=urllib.parse.urlencode(form).encode(), timeout=10)
+    except urllib.error.HTTPError as e:
+        return str(e.headers["Location"])
+    raise AssertionError("the login form did not redirect")
+
+
 def _answers(url: str, proc: subprocess.Popen[str]) -> bool:
     assert proc.poll() is None, "tipline dev exited early"
     try:
@@ -117,6 +139,8 @@ def test_dev_runs_everything_embedded_and_stopping_it_leaves_nothing_running(
         wait_for(lambda: _answers(f"{base}/livez", proc), 90, "tipline dev to answer")
         login = out.wait_for(r"^demo admin: (\S+@\S+) password: (\S+)$")
         assert login.group(1) == "admin@example.org"
+        # Dev mode only: the printed demo login signs in with its password alone.
+        assert _sign_in(base, login.group(1), login.group(2)) == "/admin/"
 
         status, page = _get(f"{base}/tip/lincoln")
         assert status == 200

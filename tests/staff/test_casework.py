@@ -180,7 +180,7 @@ def test_login_without_staff_link_cannot_acknowledge(app: Flask, auth: AuthActio
     tip_id = make_tip(app, FIGHT)
     make_alert(app, tip_id)
     auth.create("deputy@example.org", "admin", ["lincoln"])
-    auth.login("deputy@example.org")
+    auth.sign_in("deputy@example.org")
     assert "/acknowledge" not in auth.client.get(f"/admin/tips/{tip_id}").get_data(as_text=True)
     refused(auth, auth.post(f"/admin/tips/{tip_id}/acknowledge", {}), tip_id, "not linked")
     assert "alert.acked" not in audit_actions(app, tip_id)

@@ -49,10 +49,11 @@ class AuthActions:
         role: str,
         schools: list[str],
         *,
-        totp: str | None = None,
+        totp: str | None = TOTP_SECRET,
         staff: str | None = None,
         password: str = PASSWORD,
     ) -> int:
+        """A login, enrolled with `totp` as `create-user --totp-secret` does (None: not yet)."""
         with self.app.app_context():
             user, _ = upsert_user(
                 dbsession(),
@@ -67,7 +68,7 @@ class AuthActions:
             db.session.commit()
             return user.id
 
-    def create_role(self, name: str, *, totp: str | None = None) -> int:
+    def create_role(self, name: str, *, totp: str | None = TOTP_SECRET) -> int:
         email, schools, staff = LOGINS[name]
         role = "admin" if name == "other_admin" else name
         return self.create(email, role, schools, totp=totp, staff=staff)
@@ -93,9 +94,24 @@ class AuthActions:
             data={"code": code, "csrf_token": self.token("/admin/login/totp")},
         )
 
+    def enroll(self, code: str) -> TestResponse:
+        return self.client.post(
+            "/admin/login/enroll",
+            data={"code": code, "csrf_token": self.token("/admin/login/enroll")},
+        )
+
+    def sign_in(
+        self, email: str, password: str = PASSWORD, *, next_: str | None = None
+    ) -> TestResponse:
+        """Password, then the current TOTP code of an enrolled login: the whole sign-in."""
+        first = self.login(email, password, next_=next_)
+        assert first.headers.get("Location") == "/admin/login/totp", first.get_data(as_text=True)
+        forget_last_code(self.app, email)
+        return self.totp(current_code())
+
     def login_as(self, name: str) -> int:
         user_id = self.create_role(name)
-        response = self.login(LOGINS[name][0])
+        response = self.sign_in(LOGINS[name][0])
         assert response.status_code == 302, response.get_data(as_text=True)
         return user_id
 
@@ -109,6 +125,15 @@ class AuthActions:
 
 def current_code(secret: str = TOTP_SECRET, now: datetime | None = None) -> str:
     return str(pyotp.TOTP(secret).at(now or utcnow()))
+
+
+def forget_last_code(app: Flask, email: str) -> None:
+    """As if the last code used had expired: tests sign one login in more often than every
+    30 s, and each code is accepted only once."""
+    with app.app_context():
+        user = dbsession().scalars(select(User).where(User.email == email)).one()
+        user.last_totp_counter = None
+        db.session.commit()
 
 
 def make_tip(

@@ -20,6 +20,7 @@ def main() -> None:
 for _cmd in (
     admin.init,
     admin.create_user,
+    admin.reset_second_factor,
     admin.rotate_key,
     admin.purge,
     run.serve,

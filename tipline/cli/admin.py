@@ -1,4 +1,4 @@
-"""Administration commands: init, create-user, rotate-key, purge."""
+"""Administration commands: init, create-user, reset-second-factor, rotate-key, purge."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 
 import click
 from flask_migrate import upgrade
+from sqlalchemy import select
 
 from tipline.cli.base import app_context
 from tipline.district.config import load_district
@@ -15,7 +16,9 @@ from tipline.district.oncall import coverage_gaps
 from tipline.district.sync import sync_district
 from tipline.errors import ConfigError, TiplineError
 from tipline.extensions import db, dbsession
+from tipline.models import User
 from tipline.platform.services import services
+from tipline.staff.accounts import reset_second_factor as reset_factor
 from tipline.staff.accounts import upsert_user
 from tipline.staff.corrections import corrected_examples
 from tipline.vault.retention import apply_retention
@@ -82,6 +85,21 @@ def create_user(
         click.echo(f"{'created' if created else 'updated'} user {user.email} ({user.role})")
 
 
+@click.command("reset-second-factor")
+@click.argument("email")
+def reset_second_factor(email: str) -> None:
+    """Forget a login's second factor and recovery codes and end its sessions (audited)."""
+
+    with app_context() as app:
+        session = dbsession()
+        user = session.scalars(select(User).where(User.email == email.strip().lower())).first()
+        if user is None:
+            raise ConfigError(f"no login with email {email.strip().lower()!r}")
+        reset_factor(session, services(app).vault, user, "cli")
+        db.session.commit()
+        click.echo(f"reset the second factor of {user.email}; it enrolls again at next sign-in")
+
+
 @click.command("rotate-key")
 def rotate_key() -> None:
     """Re-wrap every stored data key under the current (first) master key."""
@@ -138,4 +156,12 @@ def export_corrections(output: str | None) -> None:
     click.echo(f"exported {len(lines)} corrected tips", err=True)
 
 
-__all__ = ["TiplineError", "create_user", "export_corrections", "init", "purge", "rotate_key"]
+__all__ = [
+    "TiplineError",
+    "create_user",
+    "export_corrections",
+    "init",
+    "purge",
+    "reset_second_factor",
+    "rotate_key",
+]

@@ -60,6 +60,8 @@ def run_dev(port: int = 5000) -> int:
     instance = settings.instance_path
     env["TIPLINE_INSTANCE"] = str(instance)
     env["TIPLINE_CONFIG"] = str(settings.config_path)
+    # The printed demo login signs in with its password alone; nowhere else does.
+    env["TIPLINE_DEV_MODE"] = "1"
     redis_server = None
     children: list[subprocess.Popen[bytes]] = []
 

@@ -15,6 +15,7 @@ from tipline.models.note import Note
 from tipline.models.ops import TRIAGE_SETTING, Setting, WorkerLease
 from tipline.models.outbox import OutboundMessage
 from tipline.models.school import Policy, School, Shift, Staff, staff_schools
+from tipline.models.signin import RecoveryCode, SigninAddress, StaffSession
 from tipline.models.tip import FORGOTTEN_AT_TWILIO, Attachment, InboundSid, Message, Tip, Tipster
 from tipline.models.user import User, user_schools
 
@@ -37,10 +38,13 @@ __all__ = [
     "OnCallOverride",
     "OutboundMessage",
     "Policy",
+    "RecoveryCode",
     "School",
     "Setting",
     "Shift",
+    "SigninAddress",
     "Staff",
+    "StaffSession",
     "Tip",
     "Tipster",
     "User",

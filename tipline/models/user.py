@@ -29,9 +29,13 @@ class User(Base):
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id", ondelete="SET NULL"))
     data_key_id: Mapped[str | None] = mapped_column(ForeignKey("data_key.id", ondelete="SET NULL"))
     _totp_secret: Mapped[bytes | None] = mapped_column("totp_secret", LargeBinary)
+    # A secret shown on the enrollment page and not yet confirmed by a code (sealed the same way)
+    _totp_pending: Mapped[bytes | None] = mapped_column("totp_pending", LargeBinary)
     last_totp_counter: Mapped[int | None] = mapped_column(Integer)
+    # Recent failed sign-ins for this login, from anywhere; they lengthen the delays of the
+    # addresses that fail next, and lapse a day after the last failure.
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -1,20 +1,30 @@
-"""Staff logins: create and update users, verify passwords and TOTP codes."""
+"""Staff logins: create and update users, their second factor and its recovery codes."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import secrets
+from datetime import datetime
 
-from sqlalchemy import select
+import pyotp
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from tipline.db import utcnow
 from tipline.errors import TiplineError
-from tipline.models import School, Staff, User
+from tipline.models import RecoveryCode, School, Staff, User
+from tipline.staff import sessions
+from tipline.vault import audit
 from tipline.vault.keyring import Vault
-from tipline.vault.passwords import hash_secret
+from tipline.vault.passwords import hash_secret, verify_secret
 
 ROLES = ("admin", "sro", "counselor", "district")
 MIN_PASSWORD = 12
+RECOVERY_CODES = 10
+# No 0/o, 1/l/i: read off paper. 12 characters of 31 = 59 bits, hashed with argon2.
+RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+RECOVERY_LENGTH = 12
 
 
 class AccountError(TiplineError):
@@ -24,7 +34,8 @@ class AccountError(TiplineError):
 def set_totp_secret(vault: Vault, user: User, secret: str | None) -> None:
     """Store a TOTP secret sealed under the user's own data key (None removes it)."""
     if secret is None:
-        user._totp_secret, user.data_key = None, None
+        user._totp_secret, user._totp_pending, user.data_key = None, None, None
+        user.last_totp_counter = None
         return
     cleaned = secret.replace(" ", "").upper()
     try:
@@ -33,8 +44,8 @@ def set_totp_secret(vault: Vault, user: User, secret: str | None) -> None:
         raise AccountError("--totp-secret must be base32") from None
     if len(cleaned) < 16:
         raise AccountError("--totp-secret must be at least 16 base32 characters (80 bits)")
-    dk = vault.new_data_key()
-    user.data_key = dk
+    dk = user.data_key or vault.new_data_key()  # enrollment sealed its pending secret under it
+    user.data_key, user._totp_pending = dk, None
     user._totp_secret = vault.seal_for(
         "app_user", "totp_secret", str(user.id), dk, cleaned.encode()
     )
@@ -45,6 +56,110 @@ def totp_secret(vault: Vault, user: User) -> str | None:
         return None
     raw = vault.open_for("app_user", "totp_secret", str(user.id), user.data_key, user._totp_secret)
     return raw.decode()
+
+
+def has_second_factor(user: User) -> bool:
+    return user._totp_secret is not None
+
+
+def pending_totp_secret(vault: Vault, user: User) -> str:
+    """The secret the enrollment page offers: the one offered before, or a new one (160 bits).
+
+    Sealed on the login's row until a code confirms it, so every web process sees it and it
+    never travels in a cookie.
+    """
+    if user._totp_pending is not None and user.data_key is not None:
+        raw = vault.open_for(
+            "app_user", "totp_pending", str(user.id), user.data_key, user._totp_pending
+        )
+        return raw.decode()
+    if user.data_key is None:
+        user.data_key = vault.new_data_key()
+    secret = pyotp.random_base32(32)
+    user._totp_pending = vault.seal_for(
+        "app_user", "totp_pending", str(user.id), user.data_key, secret.encode()
+    )
+    return secret
+
+
+def confirm_totp(vault: Vault, user: User, counter: int) -> None:
+    """Make the pending secret the login's second factor; `counter` is the code just used."""
+    secret = pending_totp_secret(vault, user)
+    set_totp_secret(vault, user, secret)
+    user.last_totp_counter = counter
+
+
+def new_recovery_codes(session: Session, user: User) -> list[str]:
+    """Ten fresh one-time codes (older ones stop working); shown once, stored hashed."""
+    session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    codes = []
+    for _ in range(RECOVERY_CODES):
+        raw = "".join(secrets.choice(RECOVERY_ALPHABET) for _ in range(RECOVERY_LENGTH))
+        session.add(RecoveryCode(user_id=user.id, code_hash=hash_secret(raw)))
+        codes.append(f"{raw[:4]}-{raw[4:8]}-{raw[8:]}")
+    return codes
+
+
+def normalize_recovery_code(code: str) -> str | None:
+    cleaned = "".join(ch for ch in code.lower() if ch not in " -")
+    if len(cleaned) != RECOVERY_LENGTH or any(ch not in RECOVERY_ALPHABET for ch in cleaned):
+        return None
+    return cleaned
+
+
+def use_recovery_code(session: Session, user: User, code: str, now: datetime) -> bool:
+    """Spend one unused recovery code matching `code`; False if none does."""
+    cleaned = normalize_recovery_code(code)
+    if cleaned is None:
+        return False
+    unused = session.scalars(
+        select(RecoveryCode).where(RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))
+    ).all()
+    for row in unused:
+        if verify_secret(row.code_hash, cleaned):
+            # Compare-and-set: two requests racing with one code cannot both spend it.
+            spent = session.execute(
+                update(RecoveryCode)
+                .where(RecoveryCode.id == row.id, RecoveryCode.used_at.is_(None))
+                .values(used_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            return getattr(spent, "rowcount", 0) == 1
+    return False
+
+
+def recovery_codes_left(session: Session, user: User) -> int:
+    return len(
+        session.scalars(
+            select(RecoveryCode.id).where(
+                RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None)
+            )
+        ).all()
+    )
+
+
+def may_reset(admin: User, target: User) -> bool:
+    """District staff reset anyone; a school's admin resets logins that only see its schools."""
+    if not admin.active:
+        return False
+    if admin.role == "district":
+        return True
+    if admin.role != "admin" or target.role == "district" or not target.schools:
+        return False
+    mine = {s.id for s in admin.schools}
+    return all(s.id in mine for s in target.schools)
+
+
+def reset_second_factor(session: Session, vault: Vault, user: User, actor: str) -> None:
+    """Forget the login's second factor and recovery codes and end its sessions; audited.
+
+    Its next sign-in (password) leads to enrollment again.
+    """
+    now = utcnow()
+    set_totp_secret(vault, user, None)
+    session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    ended = sessions.revoke_all(session, user.id, now)
+    audit.record(session, actor, "totp.reset", user=user.id, sessions_ended=ended)
 
 
 def upsert_user(
@@ -84,8 +199,10 @@ def upsert_user(
         session.add(user)
     user.role, user.password_hash = role, hash_secret(password)
     user.schools, user.staff = school_rows, staff
-    user.failed_logins, user.locked_until, user.active = 0, None, True
+    user.failed_logins, user.last_failed_at, user.active = 0, None, True
     session.flush()
+    if not created:
+        sessions.revoke_all(session, user.id, utcnow())  # a new password ends every session
     if totp_secret is not None:
         set_totp_secret(vault, user, totp_secret)
     return user, created

@@ -41,6 +41,8 @@ from tipline.models import (
     OutboundMessage,
     School,
     Setting,
+    SigninAddress,
+    StaffSession,
     Tip,
     Tipster,
 )
@@ -48,6 +50,7 @@ from tipline.vault import audit
 
 STALE_AFTER = timedelta(days=365)  # an open tip this long without activity is closed as stale
 REPLAY_WINDOW = timedelta(days=30)  # MessageSid hashes kept to answer Twilio's retries
+STAFF_TRACES = timedelta(days=1)  # failed sign-in addresses and dead staff sessions
 DAILY = timedelta(days=1)
 LAST_RUN = "retention.last_run"  # the Setting the worker's daily run keeps its time in
 DAILY_BATCH = 200  # tips purged per sweeper pass, so one pass never holds the sweeper long
@@ -128,6 +131,8 @@ def apply_retention(
             _purge_tip(session, tip.id, now)
     result.tipsters = _tipsters(session, purging, dry_run)
     result.sids = _sids(session, now, dry_run)
+    if not dry_run:
+        _staff_traces(session, now)
     if not dry_run and result.changed:
         audit.record(
             session,
@@ -401,3 +406,10 @@ def _sids(session: Session, now: datetime, dry_run: bool) -> int:
         return int(session.scalar(select(func.count()).select_from(InboundSid).where(old)) or 0)
     result = session.execute(delete(InboundSid).where(old))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _staff_traces(session: Session, now: datetime) -> None:
+    """Staff sign-in's leftovers: an address's failures lapse a day after the last one, and a
+    session is dead 12 hours after it began (staff/signin.py, staff/sessions.py)."""
+    session.execute(delete(SigninAddress).where(SigninAddress.last_failed_at < now - STAFF_TRACES))
+    session.execute(delete(StaffSession).where(StaffSession.created_at < now - STAFF_TRACES))

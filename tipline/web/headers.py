@@ -24,6 +24,18 @@ def register_security_headers(app: Flask) -> None:
     # and the SameSite=Lax session cookie already stop cross-site posts.
     app.config["WTF_CSRF_SSL_STRICT"] = False
     app.after_request(_add_headers)
+    settings = app.config.get("TIPLINE_SETTINGS")
+    if settings is not None and settings.public_url.startswith("https://"):
+        app.after_request(_add_hsts)
+
+
+# A year; no includeSubDomains: the district's other hosts are not ours to pin to HTTPS.
+HSTS = "max-age=31536000"
+
+
+def _add_hsts(resp: Response) -> Response:
+    resp.headers.setdefault("Strict-Transport-Security", HSTS)
+    return resp
 
 
 _BY_LOWER = {name.lower(): (name, value) for name, value in HEADERS.items()}

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, abort, request, session
 from flask.blueprints import BlueprintSetupState
-from flask_login import current_user, login_user
+from flask_login import current_user, login_user, logout_user
 
-from tipline.extensions import dbsession, login_manager
+from tipline.db import utcnow
+from tipline.extensions import db, dbsession, login_manager
 from tipline.models import Tip, User
-from tipline.staff import access
-from tipline.staff.signin import password_fingerprint
+from tipline.staff import access, sessions
+from tipline.vault import audit
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-MAX_SESSION_SECONDS = 12 * 3600  # a stolen cookie is worth a working day at most
-PUBLIC_ENDPOINTS = frozenset({"admin.login", "admin.totp"})
+SESSION_KEY = "sid"  # the staff session's random token, inside Flask's signed cookie
+PUBLIC_ENDPOINTS = frozenset({"admin.login", "admin.totp", "admin.enroll"})
 # No script at all, no third-party origin, no framing: the admin pages are forms and links.
 CSP = (
     "default-src 'none'; script-src 'none'; style-src 'self'; img-src 'self'; "
@@ -34,16 +34,14 @@ def _configure_login(_state: BlueprintSetupState) -> None:
 
 
 def load_user(user_id: str) -> User | None:
-    """The signed-in login, unless deactivated, its password changed, or the session is old."""
-    if not user_id.isdigit():
+    """The signed-in login, while its session row is neither revoked, idle nor too old."""
+    token = session.get(SESSION_KEY)
+    if not isinstance(token, str) or not user_id.isdigit():
         return None
-    user = dbsession().get(User, int(user_id))
-    if user is None or not user.active:
-        return None
-    if session.get("pwfp") != password_fingerprint(user):
-        return None
-    started = session.get("auth_at")
-    if not isinstance(started, int) or time.time() - started > MAX_SESSION_SECONDS:
+    user, touched = sessions.resolve(dbsession(), token, utcnow())
+    if touched:
+        db.session.commit()
+    if user is None or user.id != int(user_id):
         return None
     return user
 
@@ -51,9 +49,21 @@ def load_user(user_id: str) -> User | None:
 def start_session(user: User, now: datetime) -> None:
     """A fresh session for a fresh login: nothing from before sign-in survives."""
     session.clear()
+    token = sessions.start(dbsession(), user, now)
     login_user(user)
-    session["auth_at"] = int(now.timestamp())
-    session["pwfp"] = password_fingerprint(user)
+    session[SESSION_KEY] = token
+
+
+def end_session() -> None:
+    """Revoke this browser's session row (a copy of the cookie dies with it) and clear it."""
+    token = session.get(SESSION_KEY)
+    if isinstance(token, str):
+        if current_user.is_authenticated:  # loaded before the row is revoked
+            audit.record(dbsession(), access.actor(staff_user()), "logout")
+        sessions.revoke(dbsession(), token, utcnow())
+        db.session.commit()
+    logout_user()
+    session.clear()
 
 
 def staff_user() -> User:

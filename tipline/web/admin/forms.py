@@ -28,8 +28,13 @@ class LoginForm(FlaskForm):  # type: ignore[misc]
 
 
 class TotpForm(FlaskForm):  # type: ignore[misc]
-    code = StringField("6-digit code", validators=[DataRequired(), Length(min=6, max=8)])
+    code = StringField("Code", validators=[DataRequired(), Length(min=6, max=32)])
     submit = SubmitField("Verify")
+
+
+class ResetSecondFactorForm(FlaskForm):  # type: ignore[misc]
+    email = EmailField("Email of the login", validators=[DataRequired(), Length(max=254)])
+    submit = SubmitField("Reset its second factor")
 
 
 class PostForm(FlaskForm):  # type: ignore[misc]
