@@ -9,6 +9,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from tipline.district.config import DistrictConfig, PolicyConfig, parse_district
+from tipline.district.grants import ACCESS_SETTING
 from tipline.models import TRIAGE_SETTING, Policy, School, Setting, Shift, Staff
 
 
@@ -118,13 +119,18 @@ def sync_district(  # noqa: PLR0912 - schools, staff, shifts, policies in one pa
                 steps=policy_steps(p),
             )
         )
-    setting = session.get(Setting, TRIAGE_SETTING)
-    if setting is None:
-        session.add(Setting(name=TRIAGE_SETTING, value=dict(district.triage)))
-    else:
-        setting.value = dict(district.triage)
+    _put_setting(session, TRIAGE_SETTING, dict(district.triage))
+    _put_setting(session, ACCESS_SETTING, [rule.as_dict() for rule in district.access])
     session.flush()
     return report
+
+
+def _put_setting(session: Session, name: str, value: Any) -> None:
+    setting = session.get(Setting, name)
+    if setting is None:
+        session.add(Setting(name=name, value=value))
+    else:
+        setting.value = value
 
 
 def district_from_db(session: Session) -> DistrictConfig:
