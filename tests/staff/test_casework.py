@@ -102,7 +102,10 @@ def test_permission_matrix(
         assert status == 403
     else:
         assert status == (200 if action == "view" else 302)
-    assert (AUDITED[action] in audit_actions(app, tip_id)) is allowed
+    audited = AUDITED[action]
+    if (role, action) == ("counselor", "acknowledge"):
+        audited = "alert.seen"  # make_alert's chain does not name counselors: not stopped
+    assert (audited in audit_actions(app, tip_id)) is allowed
 
 
 def test_counselors_read_and_reply_but_do_not_reclassify_or_assign() -> None:

@@ -134,7 +134,8 @@ def acknowledge(
     """Acknowledge the tip's open alert from the web, as the login's staff entry.
 
     Acks belong to staff (the roster pages staff, not logins), so a login without a staff
-    link cannot acknowledge. The caller commits; the notices go out then.
+    link cannot acknowledge. Staff the tip's policy does not name get `seen` (the escalation
+    goes on; see `acks.acknowledge`). The caller commits; the notices go out then.
     """
     _require(session, user, tip, "acknowledge")
     if user.staff is None:
@@ -143,7 +144,7 @@ def acknowledge(
     if alert is None:
         raise CaseworkError("nothing is paging for this tip")
     result = acks.acknowledge(session, vault, alert.id, user.staff, "web", now)
-    if not result.acked:
+    if not result.acked and not result.seen:
         raise CaseworkError(result.reply)
     return result
 
