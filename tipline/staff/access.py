@@ -80,9 +80,9 @@ def cell(session: Session, user: User, tip: Tip) -> grants.Cell:
     return grants.cell(rules(session), user.role, tip.school.slug, tip.category)
 
 
-def paged(session: Session, user: User, tip: Tip) -> bool:
+def paged(session: Session, user: User, tip: Tip, who: named.Person | None = None) -> bool:
     """Whether the tip's policy (or the school's fallback) names this login's role or staff."""
-    who = named.person(session, user.staff, user.role)
+    who = who or named.person(session, user.staff, user.role)
     return named.tip_names(session, tip, acks.alert_for_tip(session, tip), who)
 
 
@@ -212,6 +212,7 @@ def _viewable(session: Session, user: User, filtered: Select[Any]) -> ColumnElem
     the tips `filtered` selects; weapon and violence tips at one school are few)."""
     found: list[ColumnElement[bool]] = []
     table = rules(session)
+    who = named.person(session, user.staff, user.role)
     for school in visible_schools(session, user):
         cells = {c: grants.cell(table, user.role, school.slug, c) for c in CATEGORIES}
         always = [c for c, k in cells.items() if "view" in k.actions and not k.paged_only]
@@ -223,7 +224,7 @@ def _viewable(session: Session, user: User, filtered: Select[Any]) -> ColumnElem
         candidates = session.scalars(
             filtered.where(Tip.school_id == school.id, Tip.category.in_(when_paged))
         )
-        ids = [tip.id for tip in candidates if isinstance(tip, Tip) and paged(session, user, tip)]
+        ids = [t.id for t in candidates if isinstance(t, Tip) and paged(session, user, t, who)]
         if ids:
             found.append(Tip.id.in_(ids))
     return or_(*found) if found else false()
