@@ -1,4 +1,4 @@
-"""Casework from the admin view: the permission matrix, replies, status, notes, reclassifying."""
+"""Casework from the admin view: replies, status, notes, reclassifying (who may: test_access)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from tipline.extensions import db, dbsession
 from tipline.intake import records
 from tipline.models import Alert, AuditEvent, Message, Note, OutboundMessage, Tip
 from tipline.platform.services import services
-from tipline.staff.access import ACTIONS, ROLE_ACTIONS
 
 FIGHT = "there is going to be a fight after school behind the gym on friday"
 
@@ -42,40 +41,6 @@ def audit_detail(app: Flask, tip_id: str, action: str) -> dict[str, object]:
         return dict(event.detail)
 
 
-def attempt(auth: AuthActions, action: str, tip_id: str, user_id: int) -> int:
-    """Do `action` on the tip through the web and return the HTTP status."""
-    base = f"/admin/tips/{tip_id}"
-    forms = {
-        "reply": ("/reply", {"reply": "Thank you, we are looking into it."}),
-        "note": ("/notes", {"note": "called the dean"}),
-        "status": ("/status", {"status": "open", "disposition": ""}),
-        "assign": ("/assign", {"user_id": str(user_id)}),
-        "reclassify": ("/reclassify", {"severity": "low", "category": "other"}),
-        "acknowledge": ("/acknowledge", {}),
-    }
-    if action == "view":
-        return auth.client.get(base).status_code
-    path, data = forms[action]
-    return auth.post(base + path, data).status_code
-
-
-AUDITED = {
-    "view": "tip.viewed",
-    "reply": "tip.replied",
-    "note": "tip.noted",
-    "status": "tip.status",
-    "assign": "tip.assigned",
-    "reclassify": "tip.reclassified",
-    "acknowledge": "alert.acked",
-}
-MATRIX = [
-    (role, action, school)
-    for role in ("sro", "admin", "counselor", "district")
-    for action in AUDITED
-    for school in ("own", "other")
-]
-
-
 def refused(auth: AuthActions, resp: TestResponse, tip_id: str, why: str) -> None:
     """The action reached the view (not a 404, 403 or CSRF failure) and was refused, saying why."""
     assert resp.status_code == 302
@@ -85,37 +50,15 @@ def refused(auth: AuthActions, resp: TestResponse, tip_id: str, why: str) -> Non
     assert any(why in html.unescape(e) for e in errors), errors
 
 
-@pytest.mark.parametrize(("role", "action", "school"), MATRIX)
-def test_permission_matrix(
-    app: Flask, auth: AuthActions, role: str, action: str, school: str
-) -> None:
-    # Every non-district login here is at Lincoln; the district sees Washington too.
-    tip_id = make_tip(app, FIGHT, "lincoln" if school == "own" else "washington")
-    make_alert(app, tip_id)
-    user_id = auth.login_as(role)
-    status = attempt(auth, action, tip_id, user_id)
-    sees = school == "own" or role == "district"
-    allowed = sees and action in ROLE_ACTIONS[role]
-    if not sees:
-        assert status == 404  # not 403: another school's tip ids are no oracle
-    elif not allowed:
-        assert status == 403
-    else:
-        assert status == (200 if action == "view" else 302)
-    assert (AUDITED[action] in audit_actions(app, tip_id)) is allowed
-
-
-def test_counselors_read_and_reply_but_do_not_reclassify_or_assign() -> None:
-    assert {"view", "reply", "acknowledge"} <= ROLE_ACTIONS["counselor"]
-    assert not {"reclassify", "assign"} & ROLE_ACTIONS["counselor"]
-    for role in ("sro", "admin", "district"):
-        assert ROLE_ACTIONS[role] == frozenset(ACTIONS)
-
-
 def test_reply_is_sealed_and_reaches_the_follow_up_conversation(
     app: Flask, auth: AuthActions
 ) -> None:
     tip_id = make_tip(app, FIGHT)
+    with app.app_context():  # a category counselors see without being paged (test_access)
+        tip = dbsession().get(Tip, tip_id)
+        assert tip is not None
+        tip.category = "bullying"
+        db.session.commit()
     user_id = auth.login_as("counselor")
     reply = "Thanks for telling us. A counselor will check in with the students today."
     response = auth.post(f"/admin/tips/{tip_id}/reply", {"reply": reply})

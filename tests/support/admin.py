@@ -172,8 +172,23 @@ def make_tip(
         return tip.id
 
 
-def make_alert(app: Flask, tip_id: str, status: str = "open") -> str:
-    """An alert paging for the tip, as escalation would open it (no steps run)."""
+# The snapshot of the example's "life-safety" chain: it names SROs, admins and the district.
+LIFE_SAFETY: dict[str, Any] = {
+    "name": "life-safety",
+    "repeat": 0,
+    "steps": [
+        {"notify": ["on-duty:sro"], "channels": ["sms"], "wait": 120},
+        {"notify": ["role:admin", "on-duty:sro"], "channels": ["sms"], "wait": 180},
+        {"notify": ["role:district", "role:sro"], "channels": ["sms"], "wait": 300},
+    ],
+}
+
+
+def make_alert(
+    app: Flask, tip_id: str, status: str = "open", policy: dict[str, Any] | None = None
+) -> str:
+    """An alert paging for the tip, as escalation would open it (no steps run), with the
+    snapshot of `policy` (default: LIFE_SAFETY)."""
     with app.app_context():
         tip = dbsession().get(Tip, tip_id)
         assert tip is not None
@@ -183,7 +198,7 @@ def make_alert(app: Flask, tip_id: str, status: str = "open") -> str:
             tip_id=tip.id,
             severity=tip.severity,
             category=tip.category,
-            policy={},
+            policy=LIFE_SAFETY if policy is None else policy,
             status=status,
             token=new_id(),
             created_at=utcnow(),

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tipline.alerting import wording
+from tipline.alerting.named import names, person
 from tipline.models import (
     Alert,
     Delivery,
@@ -68,6 +69,15 @@ class AckResult:
     alert: Alert
     outbound_ids: list[str] = field(default_factory=list)  # notices and confirmation to send
     reply: str = ""
+    seen: bool = False  # recorded as seen: the sender is not named, the chain goes on
+
+
+def seen_text(alert: Alert) -> str:
+    """What an acknowledgement that cannot stop the alert is told (GSM-7 makes the dash "-")."""
+    return (
+        f"{alert.tip.code} ({alert.school.name}): seen \u2014 escalation continues. "
+        "Only the staff its policy names can stop it."
+    )
 
 
 def acknowledge(
@@ -80,7 +90,26 @@ def acknowledge(
 ) -> AckResult:
     """Acknowledge; tell the others already paged, and confirm by SMS unless `via` is SMS
     (then `reply` is the confirmation, answered on the same conversation). Caller commits;
-    the notices and the confirmation are sent once it does, whoever acknowledged how."""
+    the notices and the confirmation are sent once it does, whoever acknowledged how.
+
+    Only staff the alert's policy (or the school's fallback) names may stop it: anyone else's
+    acknowledgement of an open alert is recorded as seen and the escalation goes on, so a
+    counselor who happens to see a weapon alert cannot silence the SRO's pages."""
+    current = session.get(Alert, alert_id, populate_existing=True)
+    assert current is not None  # noqa: S101 - the caller found it
+    if current.status == "open" and not names(session, current, person(session, staff)):
+        audit.record(
+            session,
+            f"staff:{staff.key}",
+            "alert.seen",
+            current.tip_id,
+            alert=alert_id,
+            via=via,
+            code=current.tip.code,
+        )
+        text = seen_text(current)
+        reply = gsm.to_gsm7(text) if via == "sms" else text
+        return AckResult(False, current, reply=reply, seen=True)
     done = close_alert(
         session, alert_id, "acked", now, acked_at=now, acked_by_staff_id=staff.id, acked_via=via
     )

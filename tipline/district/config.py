@@ -16,10 +16,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
+from tipline.district.grants import ROLES, AccessRule, parse_rule
 from tipline.errors import ConfigError
 from tipline.triage import CATEGORIES, SEVERITIES, load_rules
 
-ROLES = ("sro", "admin", "counselor", "district")
+__all__ = ["ROLES", "AccessRule", "DistrictConfig", "load_district", "parse_district"]
 CHANNELS = ("sms", "voice", "email")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ALERT_TEXT = ("excerpt", "link")
@@ -108,6 +109,7 @@ class DistrictConfig:
     policies: tuple[PolicyConfig, ...]
     triage: Mapping[str, Any] = field(default_factory=dict)
     source: str = "<config>"
+    access: tuple[AccessRule, ...] = ()  # `[[access]]`: replaces default cells (grants.py)
 
     def school(self, slug: str) -> SchoolConfig | None:
         return next((s for s in self.schools if s.slug == slug), None)
@@ -395,7 +397,7 @@ def parse_district(  # noqa: PLR0912 - one pass of cross-checks reads best in or
     Relative triage `files` resolve against `base_dir` (the config's folder), else the
     working directory.
     """
-    allowed = {"school", "staff", "shift", "policy", "triage"}
+    allowed = {"school", "staff", "shift", "policy", "triage", "access"}
     for key in doc:
         if key not in allowed:
             raise ConfigError(
@@ -462,7 +464,24 @@ def parse_district(  # noqa: PLR0912 - one pass of cross-checks reads best in or
         policies=tuple(policies),
         triage=triage,
         source=source,
+        access=_access(doc, source, slugs),
     )
+
+
+def _access(doc: Mapping[str, Any], source: str, slugs: set[str]) -> tuple[AccessRule, ...]:
+    """The `[[access]]` entries: each replaces the default cells it covers (grants.py)."""
+    found = []
+    for e in _entries(doc, source, "access"):
+        e.label = f"[[access]] entry {e.index + 1}"
+        try:
+            rule = parse_rule(e.raw)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: {e.label}: {exc}") from None
+        for slug in rule.schools:
+            if slug not in slugs:
+                raise e.fail("schools", f"unknown school {slug!r}")
+        found.append(rule)
+    return tuple(found)
 
 
 def _check_triage(table: Mapping[str, Any], source: str) -> None:

@@ -14,6 +14,7 @@ from tipline.district.config import (
     RetentionConfig,
     parse_district,
 )
+from tipline.district.grants import ACCESS_SETTING
 from tipline.models import TRIAGE_SETTING, Policy, School, Setting, Shift, Staff
 
 
@@ -134,11 +135,8 @@ def sync_district(  # noqa: PLR0912 - schools, staff, shifts, policies in one pa
                 steps=policy_steps(p),
             )
         )
-    setting = session.get(Setting, TRIAGE_SETTING)
-    if setting is None:
-        session.add(Setting(name=TRIAGE_SETTING, value=dict(district.triage)))
-    else:
-        setting.value = dict(district.triage)
+    _put_setting(session, TRIAGE_SETTING, dict(district.triage))
+    _put_setting(session, ACCESS_SETTING, [rule.as_dict() for rule in district.access])
     session.flush()
     return report
 
@@ -147,6 +145,14 @@ def _retention_of(row: School) -> RetentionConfig:
     return RetentionConfig(
         row.retention_closed_days, row.retention_phone_days, row.retention_attachment_days
     )
+
+
+def _put_setting(session: Session, name: str, value: Any) -> None:
+    setting = session.get(Setting, name)
+    if setting is None:
+        session.add(Setting(name=name, value=value))
+    else:
+        setting.value = value
 
 
 def district_from_db(session: Session) -> DistrictConfig:

@@ -1,8 +1,9 @@
 """What staff may see: permissions, the tip queue, one tip's case file.
 
 Plain functions over a session, the vault and a clock; the admin blueprint only translates HTTP.
-Visibility is by school: a login sees the tips of its schools (district: all schools). A tip
-outside them is reported as missing, not forbidden, so tip ids are no existence oracle.
+Access is role × school × category × action (`district/grants.py`, docs/access.md): a login
+sees the tips of its schools (district: all schools) in the categories its role sees there,
+some only when the tip's policy names them. A tip it may not view is reported as missing.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, select
+from sqlalchemy import ColumnElement, Select, and_, case, false, or_, select
 from sqlalchemy.orm import Session
 
-from tipline.alerting import acks
+from tipline.alerting import acks, named
+from tipline.district import grants
 from tipline.errors import TiplineError
 from tipline.intake import records
 from tipline.models import (
@@ -25,11 +27,12 @@ from tipline.models import (
     Note,
     OutboundMessage,
     School,
+    Setting,
     Staff,
     Tip,
     User,
 )
-from tipline.triage import SEVERITIES
+from tipline.triage import CATEGORIES, SEVERITIES
 from tipline.vault import audit
 from tipline.vault.keyring import Vault
 
@@ -37,21 +40,11 @@ STATUSES = ("new", "open", "closed")
 STATUS_FILTERS = ("active", "new", "open", "closed", "all")  # active = new or open
 PAGE_SIZE = 50
 EXCERPT_CHARS = 80
-
-ACTIONS = ("view", "reply", "note", "acknowledge", "status", "assign", "reclassify")
-# One table for who may do what (at the schools they see). Counselors handle cases and talk to
-# students, but the severity and category that drive paging and the ownership of a case stay
-# with the school's safety staff (sro, admin) and the district.
-ROLE_ACTIONS: dict[str, frozenset[str]] = {
-    "district": frozenset(ACTIONS),
-    "admin": frozenset(ACTIONS),
-    "sro": frozenset(ACTIONS),
-    "counselor": frozenset({"view", "reply", "note", "acknowledge", "status"}),
-}
+_RULES_MEMO = "tipline.access-rules"
 
 
 class NotFound(TiplineError):
-    """No such tip for this login (it may exist at a school the login does not see)."""
+    """No such tip for this login (it may exist where the login does not see)."""
 
 
 class NotPermitted(TiplineError):
@@ -63,13 +56,42 @@ def actor(user: User) -> str:
     return f"user:{user.id}"
 
 
-def can(user: User, action: str) -> bool:
-    return action in ROLE_ACTIONS.get(user.role, frozenset())
-
-
 def sees(user: User, school_id: int) -> bool:
     """Whether this login sees the school's tips: a district login sees every school."""
     return user.role == "district" or any(school.id == school_id for school in user.schools)
+
+
+def rules(session: Session) -> tuple[grants.AccessRule, ...]:
+    """The district's `[[access]]` entries as `tipline init` stored them (once per transaction)."""
+    memo = session.info.get(_RULES_MEMO)
+    if memo is not None and memo[0] is session.get_transaction():
+        found: tuple[grants.AccessRule, ...] = memo[1]
+        return found
+    setting = session.get(Setting, grants.ACCESS_SETTING)
+    found = grants.rules_from_json(setting.value if setting else None)
+    session.info[_RULES_MEMO] = (session.get_transaction(), found)
+    return found
+
+
+def cell(session: Session, user: User, tip: Tip) -> grants.Cell:
+    """What this login's role may do on tips of this school and category (grants.py)."""
+    if not sees(user, tip.school_id):
+        return grants.NOTHING
+    return grants.cell(rules(session), user.role, tip.school.slug, tip.category)
+
+
+def paged(session: Session, user: User, tip: Tip, who: named.Person | None = None) -> bool:
+    """Whether the tip's policy (or the school's fallback) names this login's role or staff."""
+    who = who or named.person(session, user.staff, user.role)
+    return named.tip_names(session, tip, acks.alert_for_tip(session, tip), who)
+
+
+def allowed(session: Session, user: User, tip: Tip, action: str) -> bool:
+    """Role × school × category × action: the one permission check."""
+    found = cell(session, user, tip)
+    if action not in found.actions:
+        return False
+    return not found.paged_only or paged(session, user, tip)
 
 
 def visible_school_ids(session: Session, user: User) -> list[int]:
@@ -86,12 +108,15 @@ def visible_schools(session: Session, user: User) -> list[School]:
 
 
 def tip_for(session: Session, user: User, tip_id: str, action: str = "view") -> Tip:
-    """The tip if this login sees it and may do `action` on it; NotFound / NotPermitted else."""
+    """The tip if this login may view it and do `action` on it; NotFound / NotPermitted else.
+
+    A tip the login may not view (another school, or a category its role does not see) is
+    missing, not forbidden, so tip ids are no existence oracle."""
     tip = session.get(Tip, tip_id) if len(tip_id) <= 32 else None
-    if tip is None or not sees(user, tip.school_id):
+    if tip is None or not allowed(session, user, tip, "view"):
         raise NotFound("no such tip")
-    if not can(user, action):
-        raise NotPermitted(f"a {user.role} login may not {action} a tip")
+    if not allowed(session, user, tip, action):
+        raise NotPermitted(f"a {user.role} login may not {action} this tip")
     return tip
 
 
@@ -151,8 +176,8 @@ SEVERITY_RANK = case(
 
 
 def queue(session: Session, vault: Vault, user: User, flt: QueueFilter) -> QueuePage:
-    """The tips this login sees, most severe first, then newest; no tip text (see excerpt)."""
-    query = select(Tip).where(Tip.school_id.in_(visible_school_ids(session, user)))
+    """The tips this login may view, most severe first, then newest; no tip text (see excerpt)."""
+    query = select(Tip)
     if flt.status == "active":
         query = query.where(Tip.status.in_(("new", "open")))
     elif flt.status != "all":
@@ -161,6 +186,7 @@ def queue(session: Session, vault: Vault, user: User, flt: QueueFilter) -> Queue
         query = query.where(Tip.severity == flt.severity)
     if flt.school:
         query = query.join(School, School.id == Tip.school_id).where(School.slug == flt.school)
+    query = query.where(_viewable(session, user, query))
     query = query.order_by(SEVERITY_RANK, Tip.created_at.desc(), Tip.id)
     tips = list(session.scalars(query.offset((flt.page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)))
     rows = [
@@ -178,6 +204,30 @@ def queue(session: Session, vault: Vault, user: User, flt: QueueFilter) -> Queue
         for tip in tips[:PAGE_SIZE]
     ]
     return QueuePage(rows, flt.page, len(tips) > PAGE_SIZE)
+
+
+def _viewable(session: Session, user: User, filtered: Select[Any]) -> ColumnElement[bool]:
+    """The queue's access filter: per school, the categories the role always sees, and the
+    tips of its "paged" categories whose policy names this login (checked one by one, among
+    the tips `filtered` selects; weapon and violence tips at one school are few)."""
+    found: list[ColumnElement[bool]] = []
+    table = rules(session)
+    who = named.person(session, user.staff, user.role)
+    for school in visible_schools(session, user):
+        cells = {c: grants.cell(table, user.role, school.slug, c) for c in CATEGORIES}
+        always = [c for c, k in cells.items() if "view" in k.actions and not k.paged_only]
+        if always:
+            found.append(and_(Tip.school_id == school.id, Tip.category.in_(always)))
+        when_paged = [c for c, k in cells.items() if "view" in k.actions and k.paged_only]
+        if not when_paged:
+            continue
+        candidates = session.scalars(
+            filtered.where(Tip.school_id == school.id, Tip.category.in_(when_paged))
+        )
+        ids = [t.id for t in candidates if isinstance(t, Tip) and paged(session, user, t, who)]
+        if ids:
+            found.append(Tip.id.in_(ids))
+    return or_(*found) if found else false()
 
 
 def queue_excerpt(vault: Vault, tip: Tip) -> str | None:
@@ -287,20 +337,27 @@ def _assignee_id(audit: Sequence[AuditEvent]) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def may_own(user: User, tip: Tip) -> bool:
-    """Whether this login may own the tip's case: active, sees its school, may assign."""
-    return user.active and can(user, "assign") and sees(user, tip.school_id)
+def may_own(session: Session, user: User, tip: Tip) -> bool:
+    """Whether this login may own the tip's case: active, and may view and assign this tip."""
+    return (
+        user.active
+        and allowed(session, user, tip, "view")
+        and allowed(session, user, tip, "assign")
+    )
 
 
 def assignable_users(session: Session, tip: Tip) -> list[User]:
-    """Active logins who see the tip's school and may own a case."""
+    """Active logins who may view the tip and own a case."""
     users = session.scalars(select(User).where(User.active).order_by(User.email))
-    return [u for u in users if may_own(u, tip)]
+    return [u for u in users if may_own(session, u, tip)]
 
 
 def attachment_for(session: Session, user: User, tip_id: str, attachment_id: str) -> Attachment:
-    """A stored attachment of a tip this login sees; NotFound for anything else."""
-    tip = tip_for(session, user, tip_id)
+    """A stored attachment of a tip this login may download; NotFound for anything else."""
+    try:
+        tip = tip_for(session, user, tip_id, "download")
+    except NotPermitted:
+        raise NotFound("no such attachment") from None
     att = session.get(Attachment, attachment_id) if len(attachment_id) <= 32 else None
     if att is None or att.tip_id != tip.id or att.status != "stored" or att.data_key is None:
         raise NotFound("no such attachment")

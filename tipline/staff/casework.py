@@ -18,7 +18,7 @@ from tipline.errors import TiplineError
 from tipline.intake import records
 from tipline.models import Alert, Message, Note, Staff, Tip, User
 from tipline.outbox import messages
-from tipline.staff.access import NotPermitted, actor, can, may_own, sees
+from tipline.staff.access import NotPermitted, actor, allowed, may_own
 from tipline.triage import CATEGORIES, SEVERITIES
 from tipline.vault import audit
 from tipline.vault.keyring import Vault
@@ -40,7 +40,7 @@ class CaseworkError(TiplineError):
 
 
 def _require(session: Session, user: User, tip: Tip, action: str) -> None:
-    if not sees(user, tip.school_id) or not can(user, action):
+    if not allowed(session, user, tip, action):
         raise NotPermitted(f"a {user.role} login may not {action} this tip")
 
 
@@ -135,7 +135,8 @@ def acknowledge(
     """Acknowledge the tip's open alert from the web, as the login's staff entry.
 
     Acks belong to staff (the roster pages staff, not logins), so a login without a staff
-    link cannot acknowledge. The caller commits; the notices go out then.
+    link cannot acknowledge. Staff the tip's policy does not name get `seen` (the escalation
+    goes on; see `acks.acknowledge`). The caller commits; the notices go out then.
     """
     _require(session, user, tip, "acknowledge")
     if user.staff is None:
@@ -144,7 +145,7 @@ def acknowledge(
     if alert is None:
         raise CaseworkError("nothing is paging for this tip")
     result = acks.acknowledge(session, vault, alert.id, user.staff, "web", now)
-    if not result.acked:
+    if not result.acked and not result.seen:
         raise CaseworkError(result.reply)
     return result
 
@@ -192,7 +193,7 @@ def assign(session: Session, user: User, tip: Tip, assignee_id: int, now: dateti
     """Make a login who sees the tip's school its owner; the audit log is the record of it."""
     _require(session, user, tip, "assign")
     assignee = session.get(User, assignee_id)
-    if assignee is None or not may_own(assignee, tip):
+    if assignee is None or not may_own(session, assignee, tip):
         raise CaseworkError("that login cannot own tips of this school")
     audit.record(session, actor(user), "tip.assigned", tip.id, to_user=assignee.id)
     return assignee

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tipline.models import Alert, AuditEvent, Incident, IncidentTip, Tip, User
-from tipline.staff.access import STATUSES, visible_schools
+from tipline.staff.access import STATUSES, allowed, visible_schools
 from tipline.triage import SEVERITIES
 
 WINDOWS = (7, 30)
@@ -78,7 +78,12 @@ def build(session: Session, user: User, now: datetime) -> Board:
     delays = [(first[t[0]] - t[4]).total_seconds() for t in tips if t[0] in first]
     return Board(
         counts=sorted(counts.values(), key=lambda c: (c.school, c.days)),
-        unacked_critical=unacked_critical(session, names),
+        unacked_critical=[
+            row
+            for row in unacked_critical(session, names)
+            if (tip := session.get(Tip, row.tip_id)) is not None
+            and allowed(session, user, tip, "view")  # no codes of tips the login may not view
+        ],
         median_first_action=timedelta(seconds=statistics.median(delays)) if delays else None,
         acted_on=len(delays),
         untouched=len(tips) - len(delays),

@@ -31,7 +31,9 @@ PAGE = """{% extends "base.html" %}
 {% else %}
 <h1>{{ label }} {{ code }}</h1>
 <p>{{ school }}. Sent to {{ name }}.</p>
-{% if status == "open" %}
+{% if seen %}
+<p id="ack-state">{{ seen }}</p>
+{% elif status == "open" %}
 <form method="post">
 <input type="hidden" name="csrf_token" value="{{ csrf_token() }}">
 <button type="submit" id="ack-button">Acknowledge {{ code }}</button>
@@ -47,7 +49,9 @@ The others paged were told.{% endif %}</p>
 """
 
 
-def _render(found: tuple[Alert, Staff] | None, *, mine: bool = False) -> ResponseReturnValue:
+def _render(
+    found: tuple[Alert, Staff] | None, *, mine: bool = False, seen: str = ""
+) -> ResponseReturnValue:
     """The confirm page of an alert and the person its link was sent to; 404 without one."""
     if found is None:
         resp = Response(render_template_string(PAGE, code=None), 404)
@@ -63,6 +67,7 @@ def _render(found: tuple[Alert, Staff] | None, *, mine: bool = False) -> Respons
             acked_by=alert.acked_by.name if alert.acked_by else "someone",
             via=alert.acked_via,
             mine=mine,
+            seen=seen,
         )
         resp = Response(html)
     resp.headers["Cache-Control"] = "no-store"
@@ -86,4 +91,6 @@ def confirm(token: str) -> ResponseReturnValue:
     session.commit()
     if result.acked:
         log.info("alert %s acknowledged by %s on the confirm page", alert.tip.code, staff.key)
-    return _render(found, mine=result.acked)  # read again after the commit
+    if result.seen:
+        log.info("alert %s seen by %s (not named by its policy)", alert.tip.code, staff.key)
+    return _render(found, mine=result.acked, seen=result.reply if result.seen else "")

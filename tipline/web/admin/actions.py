@@ -63,8 +63,8 @@ def acknowledge(tip_id: str) -> Response:
     tip, form = tip_or_abort(tip_id, "acknowledge"), PostForm()
 
     def work() -> str:
-        casework.acknowledge(dbsession(), services().vault, staff_user(), tip, utcnow())
-        return f"Acknowledged {tip.code}: paging stopped."
+        result = casework.acknowledge(dbsession(), services().vault, staff_user(), tip, utcnow())
+        return result.reply if result.seen else f"Acknowledged {tip.code}: paging stopped."
 
     return _done(tip, form, work)
 

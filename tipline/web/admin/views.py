@@ -66,26 +66,32 @@ def tip(tip_id: str) -> str:
     session = dbsession()
     case = access.open_case(session, services().vault, user, record)
     session.commit()
+
+    def may(action: str) -> bool:
+        return access.allowed(session, user, record, action)
+
     forms: dict[str, Any] = {}
-    if access.can(user, "reply"):
+    if may("reply"):
         forms["reply"] = ReplyForm(formdata=None)
-    if access.can(user, "note"):
+    if may("note"):
         forms["note"] = NoteForm(formdata=None)
-    if access.can(user, "status"):
+    if may("status"):
         forms["status"] = StatusForm(formdata=None)
-    if access.can(user, "reclassify"):
+    if may("reclassify"):
         forms["reclassify"] = ReclassifyForm(
             formdata=None, severity=record.severity, category=record.category
         )
-    if access.can(user, "assign"):
+    if may("assign"):
         form = AssignForm(formdata=None)
         form.offer(access.assignable_users(session, record))
         forms["assign"] = form
     if user.role in casework.HOLD_ROLES and record.purged_at is None:
         forms["hold"] = LegalHoldForm(formdata=None, hold="0" if record.legal_hold else "1")
-    if access.can(user, "acknowledge") and user.staff_id is not None and case.alert_open:
+    if may("acknowledge") and user.staff_id is not None and case.alert_open:
         forms["ack"] = PostForm(formdata=None)
-    return render_template("admin/tip.html", case=case, forms=forms, now=utcnow())
+    return render_template(
+        "admin/tip.html", case=case, forms=forms, now=utcnow(), download=may("download")
+    )
 
 
 @bp.get("/tips/<tip_id>/attachments/<attachment_id>")
