@@ -229,6 +229,11 @@ def test_mixed_english_and_spanish_messages(text: str, severity: str, category: 
         ("he said he is bringing it tomorrow", "en"),
         ("dijo que mañana la va a traer a la escuela", "es"),
         ("", "en"),
+        # no Spanish frequent word ("me" is an English one), but a Spanish rule matches: the
+        # student is answered in Spanish
+        ("no aguanto más, me quiero morir", "es"),
+        ("me quiero morir", "es"),
+        ("he has a pistola in his bag", "en"),
     ],
 )
 def test_language_is_detected(text: str, language: str) -> None:

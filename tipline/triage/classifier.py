@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import defaultdict
+from collections.abc import Sequence
 from itertools import accumulate, count, repeat
 from operator import add, attrgetter
 
@@ -46,6 +47,9 @@ _Triggered = tuple[Trigger, list[Hit]]
 _Result = tuple[int, Trigger, list[Hit], list[Context]]  # level, trigger, its hits, contexts used
 
 
+RULE_VOTE = 2  # a matched rule of a language's own file weighs as two of its frequent words
+
+
 def classify(text: str, lang: str | None = None, rules: RuleSet | None = None) -> Verdict:
     """The rules' verdict on one tip: severity, category, language, reasons, matched spans."""
     ruleset = rules if rules is not None else default_rules()
@@ -55,7 +59,7 @@ def classify(text: str, lang: str | None = None, rules: RuleSet | None = None) -
 def classify_normalized(norm: Normalized, ruleset: RuleSet, lang: str | None = None) -> Verdict:
     """The rules' verdict on a text already normalized by `ruleset`."""
     hits = ruleset.scan(norm)
-    language = lang if lang is not None else detect_language(norm, ruleset)
+    language = lang if lang is not None else detect_language(norm, ruleset, hits)
     if language not in ruleset.stopwords:
         raise ValueError(
             f"unknown language {language!r} (one of {', '.join(sorted(ruleset.stopwords))})"
@@ -63,13 +67,20 @@ def classify_normalized(norm: Normalized, ruleset: RuleSet, lang: str | None = N
     return _Decision(norm, hits, ruleset).verdict(language)
 
 
-def detect_language(norm: Normalized, ruleset: RuleSet) -> str:
-    """The language whose frequent words occur most often; English on a tie."""
+def detect_language(norm: Normalized, ruleset: RuleSet, hits: Sequence[Hit] = ()) -> str:
+    """The language whose frequent words occur most often, each distinct rule of a language's
+    own file that matched (`es.…`) counting as two more; English on a tie. A short text such
+    as "me quiero morir" holds no Spanish frequent word ("me" is an English one) but matches a
+    Spanish rule, and a student should be answered in the language they wrote."""
     tokens = norm.text.split()
     # map() keeps the per-token membership test in C: this runs on every tip
     counts = {
         lang: sum(map(words.__contains__, tokens)) for lang, words in ruleset.stopwords.items()
     }
+    for rule_id in {hit.rule.id for hit in hits}:
+        prefix = rule_id.split(".", 1)[0]
+        if prefix in counts and prefix != "en":
+            counts[prefix] += RULE_VOTE
     if not counts:
         return "en"
     return max(sorted(counts), key=lambda lang: (counts[lang], lang == "en"))
