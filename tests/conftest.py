@@ -29,6 +29,8 @@ from werkzeug.test import TestResponse
 
 from tests.support.fakes import FakeTwilio, start_fake_twilio
 from tipline.cli.assemble import build_app
+from tipline.extensions import db
+from tipline.platform.services import services
 from tipline.settings import normalize_database_url
 from tipline.vault.passwords import use_fast_hashing
 
@@ -90,8 +92,8 @@ def redis_url(workdir: Path) -> Iterator[str]:
         return
     claim = f"tipline:test-claim:{uuid.uuid4().hex}"
     parts = urlsplit(server)
-    for db in range(15, 0, -1):
-        url = urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, ""))
+    for number in range(15, 0, -1):
+        url = urlunsplit((parts.scheme, parts.netloc, f"/{number}", parts.query, ""))
         conn = redis.Redis.from_url(url)
         if conn.dbsize() == 0 and conn.set(claim, "1", nx=True) and conn.dbsize() == 1:
             yield url
@@ -120,8 +122,6 @@ def base_env(workdir: Path, database_url: str, redis_url: str) -> dict[str, str]
 def migrated(base_env: dict[str, str]) -> dict[str, str]:
     from flask_migrate import upgrade  # noqa: PLC0415
 
-    from tipline.extensions import db  # noqa: PLC0415
-
     app = build_app(base_env)
     with app.app_context():
         upgrade()
@@ -141,8 +141,6 @@ def reset_state(app: Flask) -> None:
     """Empty every table and this run's Redis db; then keys and the example config again."""
     from tipline.district.config import load_district  # noqa: PLC0415
     from tipline.district.sync import sync_district  # noqa: PLC0415
-    from tipline.extensions import db  # noqa: PLC0415
-    from tipline.platform.services import services  # noqa: PLC0415
 
     with app.app_context():
         tables = [t for t in reversed(db.metadata.sorted_tables)]
@@ -178,7 +176,6 @@ def app_for(env: dict[str, str]) -> Iterator[Flask]:
     app = build_app(env, TESTING=True)
     reset_state(app)
     yield app
-    from tipline.extensions import db  # noqa: PLC0415
 
     with app.app_context():
         db.session.remove()
@@ -211,6 +208,17 @@ def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def dead_redis_app(app: Flask, env: dict[str, str]) -> Iterator[Flask]:
+    """The test's app and database, but Redis pointed at a port nothing listens on."""
+    other = build_app({**env, "TIPLINE_REDIS_URL": "redis://127.0.0.1:1/0"}, TESTING=True)
+    yield other
+    with other.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    services(other).redis.close()
 
 
 @pytest.fixture
@@ -258,7 +266,6 @@ def twiml_text(resp: TestResponse) -> str:
 
 def count(app: Flask, model: Any) -> int:
     """How many rows of `model` (or a table) there are."""
-    from tipline.extensions import db  # noqa: PLC0415
 
     with app.app_context():
         return int(db.session.scalar(select(func.count()).select_from(model)) or 0)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,7 +18,6 @@ from tests.support.web import (
     stored_anywhere,
     submit_tip,
 )
-from tipline.cli.assemble import build_app
 from tipline.db import utcnow
 from tipline.extensions import db, dbsession
 from tipline.intake import receipts, records
@@ -310,17 +308,6 @@ def test_junk_posts_on_random_codes_do_not_close_followups_for_everyone(
 
 
 # -- Redis down -----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def dead_redis_app(app: Flask, env: dict[str, str]) -> Iterator[Flask]:
-    """The test's app and database, but Redis pointed at a port nothing listens on."""
-    other = build_app({**env, "TIPLINE_REDIS_URL": "redis://127.0.0.1:1/0"}, TESTING=True)
-    yield other
-    with other.app_context():
-        db.session.remove()
-        db.engine.dispose()
-    services(other).redis.close()
 
 
 def test_redis_down_refuses_followups_with_503_but_tips_are_still_stored(

@@ -7,7 +7,6 @@ the form, mistakes included, must not notice any of it, and it still needs no Ja
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,8 +14,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.support.web import Page, form_tokens, post_tip, tip_count
-from tipline.cli.assemble import build_app
-from tipline.extensions import db
 from tipline.intake import formtokens
 from tipline.platform.services import services
 from tipline.web.report import views
@@ -111,17 +108,6 @@ def test_one_session_has_a_budget_of_tips_others_do_not_share(
     # Redis holds hashes only: neither the session's id nor a token.
     for key in services(app).redis.scan_iter("tipline:tipform:*"):
         assert len(key.rsplit(b":", 1)[1]) == 64
-
-
-@pytest.fixture
-def dead_redis_app(app: Flask, env: dict[str, str]) -> Iterator[Flask]:
-    """The test's app and database, but Redis pointed at a port nothing listens on."""
-    other = build_app({**env, "TIPLINE_REDIS_URL": "redis://127.0.0.1:1/0"}, TESTING=True)
-    yield other
-    with other.app_context():
-        db.session.remove()
-        db.engine.dispose()
-    services(other).redis.close()
 
 
 def test_without_redis_a_tip_is_still_accepted(dead_redis_app: Flask) -> None:
