@@ -122,11 +122,11 @@
       return known.indexOf(id) < 0;
     });
     var node = document.importNode(fresh, true);
-    if (added.length) {
-      var banner = node.querySelector(".critical-banner");
-      if (banner) {
-        banner.classList.add("critical-banner--new");
-      }
+    var banner = node.querySelector(".critical-banner");
+    if (banner && added.length) {
+      banner.classList.add("critical-banner--new");
+    } else if (banner) {
+      banner.removeAttribute("role"); // announced when it was new, not again on every change
     }
     current.parentNode.replaceChild(node, current);
     known = ids;
