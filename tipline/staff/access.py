@@ -175,8 +175,11 @@ SEVERITY_RANK = case(
 )
 
 
-def queue(session: Session, vault: Vault, user: User, flt: QueueFilter) -> QueuePage:
-    """The tips this login may view, most severe first, then newest; no tip text (see excerpt)."""
+def queue(
+    session: Session, vault: Vault, user: User, flt: QueueFilter, *, excerpts: bool = True
+) -> QueuePage:
+    """The tips this login may view, most severe first, then newest; no tip text (see excerpt;
+    `excerpts=False` decrypts nothing, for callers that show none)."""
     query = select(Tip)
     if flt.status == "active":
         query = query.where(Tip.status.in_(("new", "open")))
@@ -199,7 +202,7 @@ def queue(session: Session, vault: Vault, user: User, flt: QueueFilter) -> Queue
             status=tip.status,
             created_at=tip.created_at,
             message_count=tip.message_count,
-            excerpt=queue_excerpt(vault, tip),
+            excerpt=queue_excerpt(vault, tip) if excerpts else None,
         )
         for tip in tips[:PAGE_SIZE]
     ]

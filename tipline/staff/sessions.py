@@ -42,8 +42,14 @@ def start(session: Session, user: User, now: datetime) -> str:
     return token
 
 
-def resolve(session: Session, token: str, now: datetime) -> tuple[User | None, bool]:
-    """The login this token signs in, or None; and whether last_seen was written (commit it)."""
+def resolve(
+    session: Session, token: str, now: datetime, *, touch: bool = True
+) -> tuple[User | None, bool]:
+    """The login this token signs in, or None; and whether last_seen was written (commit it).
+
+    `touch=False` for requests no person made, such as the open queue's poll every few seconds:
+    they are answered but are not activity, or a queue left open would keep its session alive
+    forever and the idle timeout would never end it."""
     row = session.get(StaffSession, digest(token))
     if row is None or row.revoked_at is not None:
         return None, False
@@ -52,7 +58,7 @@ def resolve(session: Session, token: str, now: datetime) -> tuple[User | None, b
     user = session.get(User, row.user_id)
     if user is None or not user.active:
         return None, False
-    touched = now - row.last_seen_at >= TOUCH_EVERY
+    touched = touch and now - row.last_seen_at >= TOUCH_EVERY
     if touched:
         row.last_seen_at = now
     return user, touched

@@ -19,10 +19,20 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 SESSION_KEY = "sid"  # the staff session's random token, inside Flask's signed cookie
 PUBLIC_ENDPOINTS = frozenset({"admin.login", "admin.totp", "admin.enroll"})
+# Requests a page's script makes on its own, not a person: they never count as activity (the
+# idle timeout would never end a session whose queue is left open), and without a session
+# they get a bare 401 instead of a redirect to the sign-in page, which the script cannot show.
+PASSIVE_ENDPOINTS = frozenset({"admin.queue_live"})
 # No script at all, no third-party origin, no framing: the admin pages are forms and links.
 CSP = (
     "default-src 'none'; script-src 'none'; style-src 'self'; img-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+# The queue page alone runs a script: its own file from this origin (no inline script, no
+# eval), which may fetch from this origin only.
+QUEUE_CSP = (
+    "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
+    "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 
 
@@ -38,7 +48,8 @@ def load_user(user_id: str) -> User | None:
     token = session.get(SESSION_KEY)
     if not isinstance(token, str) or not user_id.isdigit():
         return None
-    user, touched = sessions.resolve(dbsession(), token, utcnow())
+    passive = request.endpoint in PASSIVE_ENDPOINTS
+    user, touched = sessions.resolve(dbsession(), token, utcnow(), touch=not passive)
     if touched:
         db.session.commit()
     if user is None or user.id != int(user_id):
@@ -88,6 +99,8 @@ def _require_login() -> Any:
     """Fail closed: a new admin view is private unless listed in PUBLIC_ENDPOINTS."""
     if request.endpoint in PUBLIC_ENDPOINTS or current_user.is_authenticated:
         return None
+    if request.endpoint in PASSIVE_ENDPOINTS:
+        return Response(status=401)
     return login_manager.unauthorized()
 
 

@@ -6,16 +6,16 @@ import mimetypes
 from datetime import datetime
 from typing import Any
 
-from flask import Response, abort, render_template, request
+from flask import Response, abort, make_response, render_template, request
 
 from tipline.db import utcnow
 from tipline.extensions import dbsession
 from tipline.platform.services import services
-from tipline.staff import access, casework
+from tipline.staff import access, casework, livequeue
 from tipline.staff import dashboard as stats
 from tipline.triage import SEVERITIES
 from tipline.web.admin import account, actions, login  # noqa: F401 - their routes join the blueprint
-from tipline.web.admin.blueprint import bp, staff_user, tip_or_abort
+from tipline.web.admin.blueprint import QUEUE_CSP, bp, staff_user, tip_or_abort
 from tipline.web.admin.forms import (
     AssignForm,
     LegalHoldForm,
@@ -45,18 +45,41 @@ def admin_age(then: datetime, now: datetime | None = None) -> str:
 
 
 @bp.get("/")
-def queue() -> str:
+def queue() -> Response:
+    """The queue page; its script (static/livequeue.js) keeps it current through `queue_live`."""
     user = staff_user()
     flt = access.QueueFilter.parse(request.args.to_dict())
-    page = access.queue(dbsession(), services().vault, user, flt)
-    return render_template(
-        "admin/queue.html",
-        page=page,
-        flt=flt,
-        schools=access.visible_schools(dbsession(), user),
-        severities=SEVERITIES,
-        statuses=access.STATUS_FILTERS,
+    live = livequeue.live_queue(dbsession(), services().vault, user, flt)
+    response = make_response(
+        render_template(
+            "admin/queue.html",
+            live=live,
+            page=live.page,
+            flt=flt,
+            args=livequeue.query_args(flt),
+            schools=access.visible_schools(dbsession(), user),
+            severities=SEVERITIES,
+            statuses=access.STATUS_FILTERS,
+        )
     )
+    response.headers["Content-Security-Policy"] = QUEUE_CSP
+    return response
+
+
+@bp.get("/queue/live")
+def queue_live() -> Response:
+    """The queue's rows for the page's script, polled every few seconds: 304 while nothing the
+    login may view changed. A passive endpoint: it does not count as activity (blueprint.py)."""
+    user = staff_user()
+    flt = access.QueueFilter.parse(request.args.to_dict())
+    live = livequeue.live_queue(dbsession(), services().vault, user, flt)
+    if live.etag in request.if_none_match:
+        response = Response(status=304)
+    else:
+        body = render_template("admin/_live_queue.html", live=live, page=live.page, flt=flt)
+        response = Response(body, mimetype="text/html")
+    response.set_etag(live.etag)
+    return response
 
 
 @bp.get("/tips/<tip_id>")
