@@ -11,6 +11,7 @@ from flask import Flask
 from sqlalchemy import func, select, text
 
 from tests.conftest import ACCOUNT_SID, PUBLIC_URL, post_signed, sms_params
+from tests.support.alerting import LINCOLN, RUIZ
 from tests.support.fakes import FakeTwilio
 from tests.support.media import MEDIA_PATH, PNG, run_worker
 from tipline.db import new_id, utcnow
@@ -223,3 +224,14 @@ def test_reply_twiml_with_its_status_url_is_what_twilios_library_writes(reply: s
     expected = MessagingResponse()
     expected.message(reply, action=action)
     assert twiml(reply, action) == str(expected)
+
+
+def test_a_staff_text_and_an_empty_text_are_deleted_too(
+    twilio_app: Flask, fake_twilio: FakeTwilio
+) -> None:
+    staff_sid, empty_sid = "SM" + new_id(), "SM" + new_id()
+    params = sms_params("ACK 9999", from_=RUIZ, to=LINCOLN, sid=staff_sid)
+    assert post_signed(twilio_app.test_client(), "/sms/inbound", params).status_code == 200
+    text_in(twilio_app, "", empty_sid)
+    assert forget_pass(twilio_app, utcnow() + LATER) == 2
+    assert sorted(fake_twilio.message_deletes()) == sorted([staff_sid, empty_sid])
