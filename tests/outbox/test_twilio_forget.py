@@ -56,6 +56,7 @@ def outbound(app: Flask, purpose: str = "alert") -> tuple[str, str]:
             summary="CRITICAL weapon T4821",
             status="queued",
             provider_sid=sid,
+            sent_at=utcnow(),
         )
         db.session.add(msg)
         db.session.commit()
@@ -235,3 +236,20 @@ def test_a_staff_text_and_an_empty_text_are_deleted_too(
     text_in(twilio_app, "", empty_sid)
     assert forget_pass(twilio_app, utcnow() + LATER) == 2
     assert sorted(fake_twilio.message_deletes()) == sorted([staff_sid, empty_sid])
+
+
+def test_a_message_whose_last_callback_was_lost_is_asked_about_a_day_on(
+    twilio_app: Flask, fake_twilio: FakeTwilio
+) -> None:
+    _msg_id, sid = outbound(twilio_app)
+    callback(twilio_app, sid, "sent")  # and never a final status
+    now = utcnow()
+    assert forget_pass(twilio_app, now) == 0
+    assert pending(twilio_app) == 0
+    fake_twilio.message_delete_answers = [409]  # Twilio still holds it: asked again later
+    day_on = now + forget.LOST_CALLBACK + LATER
+    assert forget_pass(twilio_app, day_on) == 0
+    assert forget_pass(twilio_app, day_on + forget.RETRY_FIRST) == 1
+    assert fake_twilio.message_deletes() == [sid, sid]
+    assert forget_pass(twilio_app, day_on + forget.GIVE_UP_AFTER) == 0  # recorded only once
+    assert fake_twilio.message_deletes() == [sid, sid]

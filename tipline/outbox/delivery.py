@@ -84,7 +84,7 @@ def advance(
     if status not in RANK or RANK[status] <= before:
         return None
     if RANK[status] >= FINAL > before:
-        forget.outbound(session, msg, now)
+        forget.outbound(session, msg.id, msg.channel, msg.provider_sid, now)
     msg.status = status
     if error_code and _ERROR_CODE.match(error_code.strip()):
         msg.error_code = error_code.strip()

@@ -33,6 +33,8 @@ def run(session: Session, vault: Vault, settings: Settings, now: datetime) -> in
     """Ask Twilio to delete the messages whose turn has come; how many it has forgotten."""
     if not settings.twilio_enabled:
         return 0  # console mode: nothing was ever at Twilio, nor can it be asked
+    forget.lost_callbacks(session, now)
+    session.commit()
     deleted = 0
     for item in forget.due(session, vault, now, BATCH):
         if item.sid is None:  # its key is gone: nothing left to ask about

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from tipline.db import new_id
@@ -26,6 +26,9 @@ INBOUND_FIRST_TRY = timedelta(seconds=30)
 RETRY_FIRST = timedelta(minutes=1)
 RETRY_MAX = timedelta(hours=6)
 GIVE_UP_AFTER = timedelta(days=7)
+# A message still `sent` a day on lost its last status callback; Twilio is asked all the same.
+LOST_CALLBACK = timedelta(days=1)
+_IN_FLIGHT = ("accepted", "scheduled", "queued", "sending", "sent")
 
 
 @dataclass(frozen=True)
@@ -64,17 +67,43 @@ def inbound(
     session.add(row)
 
 
-def outbound(session: Session, msg: OutboundMessage, now: datetime) -> None:
+def outbound(
+    session: Session, outbound_id: str, channel: str, sid: str | None, now: datetime
+) -> None:
     """Record a sent SMS that reached a final state for deletion (once); the caller commits."""
-    if msg.channel != "sms" or not msg.provider_sid:
+    if channel != "sms" or not sid:
         return  # calls keep only staff numbers; e-mail never reached Twilio
-    known = session.scalar(select(TwilioForget.id).where(TwilioForget.outbound_id == msg.id))
+    known = session.scalar(select(TwilioForget.id).where(TwilioForget.outbound_id == outbound_id))
     if known is None:
         session.add(
             TwilioForget(
-                id=new_id(), outbound_id=msg.id, created_at=now, not_before=now, attempts=0
+                id=new_id(), outbound_id=outbound_id, created_at=now, not_before=now, attempts=0
             )
         )
+
+
+def lost_callbacks(session: Session, now: datetime, limit: int = 50) -> int:
+    """Record sent SMS whose final status never came back (LOST_CALLBACK on); the caller commits.
+
+    Twilio then says whether they are final. Only those sent within GIVE_UP_AFTER before that:
+    one given up is out of the window by then, so it is not recorded again and again.
+    """
+    recorded = exists().where(TwilioForget.outbound_id == OutboundMessage.id)
+    found = session.execute(
+        select(OutboundMessage.id, OutboundMessage.provider_sid)
+        .where(
+            OutboundMessage.status.in_(_IN_FLIGHT),
+            OutboundMessage.channel == "sms",
+            OutboundMessage.provider_sid.is_not(None),
+            OutboundMessage.sent_at < now - LOST_CALLBACK,
+            OutboundMessage.sent_at >= now - LOST_CALLBACK - GIVE_UP_AFTER,
+            ~recorded,
+        )
+        .limit(limit)
+    ).all()
+    for outbound_id, sid in found:
+        outbound(session, outbound_id, "sms", sid, now)
+    return len(found)
 
 
 def due(session: Session, vault: Vault, now: datetime, limit: int) -> list[Due]:
