@@ -28,7 +28,7 @@ from tipline.db import own_connection, utcnow
 from tipline.extensions import db, dbsession
 from tipline.intake import firsttext
 from tipline.models import WorkerLease
-from tipline.outbox import messages
+from tipline.outbox import erase, messages
 from tipline.platform import lease, queueing, sweeper
 from tipline.platform.services import QUEUE_NAMES, Services, services
 from tipline.triage import classify
@@ -259,8 +259,15 @@ def release_dead_local_lease(session: Session) -> bool:
 
 
 def sweep_hooks() -> dict[str, sweeper.Hook]:
-    """Extra passes other parts of tipline register (escalations due, retention)."""
-    return {"alerts": alerts_pass, "retention": retention_pass}
+    """Extra passes other parts of tipline register (escalations due, retention, Twilio's
+    copies); alerts first, so a slow Twilio never holds up a page."""
+    return {"alerts": alerts_pass, "retention": retention_pass, "twilio": twilio_pass}
+
+
+def twilio_pass(session: Session, now: datetime) -> int:
+    """Have Twilio delete final messages whose turn has come (`tipline.outbox.erase`)."""
+    svc = services(current_app._get_current_object())  # type: ignore[attr-defined]
+    return erase.run(session, svc.vault, svc.settings, now)
 
 
 def retention_pass(session: Session, now: datetime) -> int:

@@ -21,7 +21,7 @@ from tests.conftest import sms_params
 from tests.support.wait import wait_for
 from tipline.extensions import db
 from tipline.intake import firsttext, records
-from tipline.models import AuditEvent, DataKey, InboundSid, Tip, Tipster
+from tipline.models import AuditEvent, DataKey, InboundSid, Tip, Tipster, TwilioForget
 from tipline.platform.services import ALERTS_QUEUE, services
 from workers.runner import Dispatcher
 
@@ -73,12 +73,30 @@ def wait_for_job(app: Flask, job_id: str) -> list[str]:
     return list(queue.get_job_ids())
 
 
+def newest_forget(app: Flask) -> dict[str, Any]:
+    """The newest message to delete at Twilio, decrypted, minus ids and times."""
+    with app.app_context():
+        row = db.session.scalars(
+            select(TwilioForget).order_by(TwilioForget.created_at.desc()).limit(1)
+        ).one()
+        sid = services(app).vault.get_text(row, "sid") or ""
+        return {
+            "sid": sid.startswith("SM") and len(sid) == 34,
+            "refs": (row.outbound_id, row.tip_id, row.attempts),
+            "first_try": row.not_before - row.created_at,
+            "own_key": row.data_key_id is not None,
+        }
+
+
 def test_first_text_rows_are_the_same_on_either_path(
     app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fast = stored(app, first_text(client, "+15551239001"))
+    fast["forget"] = newest_forget(app)
     monkeypatch.setattr(firsttext, "supported", lambda _bind: False)
     general = stored(app, first_text(client, "+15551239002"))
+    general["forget"] = newest_forget(app)
+    assert fast["forget"]["sid"]
     fast["tipster"] = fast["tipster"][:3] + ("+15551239002",)
     assert fast == general
     assert fast["body"] == TEXT
@@ -173,7 +191,7 @@ def test_every_code_drawn_taken_falls_back_without_an_orphan_key(
         used = sum(
             db.session.scalar(select(func.count()).select_from(m).where(m.data_key_id.is_not(None)))
             or 0
-            for m in (Tip, Tipster)
+            for m in (Tip, Tipster, TwilioForget)
         )
         assert keys == used  # every data key seals a row; none was left behind
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+_MESSAGE = re.compile(r"^/2010-04-01/Accounts/[^/]+/Messages/([A-Za-z0-9]+)\.json$")
 
 
 @dataclass
@@ -26,7 +29,10 @@ class FakeTwilio:
     requests: list[Recorded] = field(default_factory=list)
     failures: list[int] = field(default_factory=list)  # status codes to answer before succeeding
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
-    delete_failures: list[int] = field(default_factory=list)  # answers to DELETEs, before 204s
+    delete_failures: list[int] = field(default_factory=list)  # answers to media DELETEs
+    # Answers to message DELETEs (/Messages/<sid>.json), before 204s: 404, 409 or 400 (Twilio's
+    # "still being delivered", error 20009), 500...
+    message_delete_answers: list[int] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     counter: int = 0
     # IncomingPhoneNumbers of the account: number -> its fields (sms_url, voice_url, ...)
@@ -53,17 +59,21 @@ class FakeTwilio:
             return [r for r in self.requests if r.path.endswith("/Calls.json")]
 
     def deletes(self) -> list[Recorded]:
+        """DELETEs of media resources."""
         with self.lock:
-            return [r for r in self.requests if r.method == "DELETE"]
+            return [r for r in self.requests if r.method == "DELETE" and not _MESSAGE.match(r.path)]
+
+    def message_deletes(self) -> list[str]:
+        """The SIDs of messages a DELETE was asked for, in order (whatever was answered)."""
+        with self.lock:
+            found = (_MESSAGE.match(r.path) for r in self.requests if r.method == "DELETE")
+            return [m.group(1) for m in found if m is not None]
 
     def handle(self, req: Recorded) -> tuple[int, bytes, str]:
         with self.lock:
             self.requests.append(req)
-            if req.method == "DELETE":  # a media resource; `media` keeps serving it regardless
-                if self.delete_failures:
-                    code = self.delete_failures.pop(0)
-                    return code, json.dumps({"status": code}).encode(), "application/json"
-                return 204, b"", "application/json"
+            if req.method == "DELETE":
+                return self._delete(req)
             if req.method == "GET" and req.path.endswith("/IncomingPhoneNumbers.json"):
                 wanted = req.form.get("PhoneNumber")
                 found = [
@@ -94,6 +104,19 @@ class FakeTwilio:
                 "error_code": None,
             }
             return 201, json.dumps(payload).encode(), "application/json"
+
+    def _delete(self, req: Recorded) -> tuple[int, bytes, str]:
+        if not _MESSAGE.match(req.path):  # a media resource; `media` keeps serving it regardless
+            if self.delete_failures:
+                code = self.delete_failures.pop(0)
+                return code, json.dumps({"status": code}).encode(), "application/json"
+            return 204, b"", "application/json"
+        if not self.message_delete_answers:
+            return 204, b"", "application/json"
+        code = self.message_delete_answers.pop(0)
+        error = {404: 20404, 400: 20009, 409: 20009}.get(code, 20500)
+        body = {"code": error, "message": "fake answer", "status": code}
+        return code, json.dumps(body).encode(), "application/json"
 
 
 def start_fake_twilio() -> FakeTwilio:

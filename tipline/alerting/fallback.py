@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from tipline.alerting import wording
 from tipline.models import Alert, Delivery, OutboundMessage
 from tipline.outbox import delivery, messages
+from tipline.vault.keyring import Vault
 
 log = logging.getLogger(__name__)
 
@@ -24,11 +25,17 @@ PAGE_FAILED = ("failed", "undelivered")  # an SMS page that reached nobody
 
 
 def record_status(
-    session: Session, sid: str, status: str, error_code: str | None, now: datetime
+    session: Session,
+    sid: str,
+    status: str,
+    error_code: str | None,
+    now: datetime,
+    vault: Vault | None = None,
 ) -> OutboundMessage | None:
     """An SMS status callback: the message with this SID moves on (see `delivery`), and a
-    failed critical page calls the same person at once. The message when it moved, else None."""
-    msg = delivery.record_status(session, sid, status, error_code, now)
+    failed critical page calls the same person at once. The message when it moved, else None.
+    With the `vault`, a final TwiML reply is recorded for deletion at Twilio."""
+    msg = delivery.record_status(session, sid, status, error_code, now, vault)
     if msg is not None:
         after_status(session, msg, now)
     return msg

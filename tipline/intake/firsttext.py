@@ -2,8 +2,9 @@
 
 This is the webhook's hottest path (every new conversation starts here, and it is the one
 that pages the SRO), so on PostgreSQL it is a single autocommitted statement: the tipster,
-both data keys, the tip under a free code, its `tip.created` event and the MessageSid's
-hash, chained by data-modifying CTEs. One round trip instead of a transaction of seven.
+its data keys, the tip under a free code, its `tip.created` event, the MessageSid's hash and
+the sealed MessageSid the worker has Twilio delete (`tipline.outbox.forget`), chained by
+data-modifying CTEs. One round trip instead of a transaction of eight.
 PostgreSQL checks the foreign keys at the end of the statement, so the order inside does not
 matter, and a statement is atomic on its own.
 
@@ -33,6 +34,7 @@ from sqlalchemy.exc import DBAPIError
 
 from tipline.db import new_id, own_connection
 from tipline.intake import records
+from tipline.outbox import forget
 from tipline.platform import queueing
 from tipline.triage import Verdict
 from tipline.vault.keyring import Vault
@@ -60,6 +62,8 @@ WITH ts AS (
     SELECT %(tipster_dk)s, %(tipster_mk)s, %(tipster_wrapped)s, %(now)s FROM ts
     UNION ALL
     SELECT %(tip_dk)s, %(tip_mk)s, %(tip_wrapped)s, %(now)s FROM free
+    UNION ALL
+    SELECT %(forget_dk)s, %(forget_mk)s, %(forget_wrapped)s, %(now)s FROM free
 ), t AS (
     INSERT INTO tip (id, school_id, code, source, severity, category, language, status,
                      tipster_id, data_key_id, body, triage, created_at, last_activity_at,
@@ -77,6 +81,11 @@ WITH ts AS (
 ), sid AS (
     INSERT INTO inbound_sid (sid_hash, tip_id, reply_kind, created_at)
     SELECT %(sid_hash)s, t.id, %(reply_kind)s, %(now)s FROM t
+), fg AS (
+    INSERT INTO twilio_forget (id, outbound_id, tip_id, data_key_id, sid, created_at,
+                               not_before, attempts)
+    SELECT %(forget_id)s, NULL, NULL, %(forget_dk)s, %(forget_sid)s, %(now)s,
+           %(forget_at)s, 0 FROM t
 )
 SELECT id, code, pg_notify(%(channel)s, id) FROM t
 """
@@ -89,6 +98,7 @@ class FirstText:
     school_id: int
     phone: str
     phone_hash: str
+    sid: str
     sid_hash: str
     text: str
     verdict: Verdict
@@ -168,6 +178,7 @@ def _forget(engine: Engine) -> None:
 def _params(vault: Vault, first: FirstText) -> dict[str, object]:
     tipster_id, tip_id = new_id(), new_id()
     tipster_dk, tip_dk = vault.new_wrapped_key(), vault.new_wrapped_key()
+    forget_id, forget_dk = new_id(), vault.new_wrapped_key()
     triage = json.dumps(records.verdict_details(first.verdict), ensure_ascii=False)
 
     def text(value: str) -> bytes:
@@ -195,6 +206,12 @@ def _params(vault: Vault, first: FirstText) -> dict[str, object]:
         "body": tip_dk.seal("tip", "body", tip_id, text(records.clean_text(first.text))),
         "triage": tip_dk.seal("tip", "triage", tip_id, text(triage)),
         "sid_hash": first.sid_hash,
+        "forget_id": forget_id,
+        "forget_dk": forget_dk.id,
+        "forget_mk": forget_dk.master_key_id,
+        "forget_wrapped": forget_dk.wrapped,
+        "forget_sid": forget_dk.seal("twilio_forget", "sid", forget_id, text(first.sid)),
+        "forget_at": first.now + forget.INBOUND_FIRST_TRY,
         "reply_kind": first.reply_kind,
         "channel": queueing.ROUTE_CHANNEL,
     }

@@ -130,7 +130,15 @@ class Rows:
     Every id is known before the insert, so values are sealed for their row up front.
     """
 
-    ORDER = ("data_key", "tipster", "message", "attachment", "audit_event", "inbound_sid")
+    ORDER = (
+        "data_key",
+        "tipster",
+        "message",
+        "attachment",
+        "audit_event",
+        "inbound_sid",
+        "twilio_forget",
+    )
 
     def __init__(self) -> None:
         self._rows: dict[str, list[dict[str, Any]]] = {name: [] for name in self.ORDER}

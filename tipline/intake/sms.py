@@ -23,6 +23,7 @@ from tipline.intake import keywords, records, replies, student_sms
 from tipline.intake.staffsms import handle_staff_sms
 from tipline.intake.student_sms import MAX_MEDIA, MediaRef, SmsOutcome
 from tipline.models import InboundSid, School, Staff, Tip
+from tipline.outbox import forget
 from tipline.platform import queueing
 from tipline.platform.services import Services
 
@@ -88,10 +89,11 @@ def receive_sms(
     if staff_found is not None and staff is not None:
         reply = handle_staff_sms(session, svc, staff, staff_found[0], body, now)
         session.add(InboundSid(sid_hash=sid_hash, tip_id=None, reply_kind="staff", created_at=now))
+        forget.inbound(session, svc.vault, sid, now)  # Twilio forgets the staff text too
         return SmsOutcome("staff", reply=reply, school=school.slug)
     engine = bind if bind is not None else session.get_bind().engine
     inbound = student_sms.Inbound(
-        session, svc, school, sid_hash, list(media)[:MAX_MEDIA], now, engine
+        session, svc, school, sid, sid_hash, list(media)[:MAX_MEDIA], now, engine
     )
     return student_sms.student_text(inbound, phone, records.clean_text(body), check_replay)
 

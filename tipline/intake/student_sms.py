@@ -20,6 +20,7 @@ from tipline.db import new_id
 from tipline.district.cache import SchoolInfo
 from tipline.intake import firsttext, keywords, records, replies
 from tipline.models import AuditEvent, Tip, Tipster
+from tipline.outbox import forget
 from tipline.platform.services import Services
 from tipline.triage import Verdict, classify
 from tipline.triage.verdict import LEVELS
@@ -63,19 +64,36 @@ class Inbound:
     session: Session
     svc: Services
     school: SchoolInfo
+    sid: str  # only to seal for its deletion at Twilio (`tipline.outbox.forget`)
     sid_hash: str
     media: list[MediaRef]
     now: datetime
     bind: Engine  # the session's: `tipline.intake.firsttext` runs on a connection of its own
 
     def remember(self, rows: records.Rows, kind: str, tip_id: str | None) -> None:
-        """Keep the MessageSid (as a keyed hash) and what was answered, for replays."""
+        """Keep the MessageSid (as a keyed hash) and what was answered, for replays; and the
+        MessageSid sealed, so the worker has Twilio delete the text."""
         rows.add(
             "inbound_sid",
             sid_hash=self.sid_hash,
             tip_id=tip_id,
             reply_kind=kind,
             created_at=self.now,
+        )
+        self.forget(rows, tip_id)
+
+    def forget(self, rows: records.Rows, tip_id: str | None) -> None:
+        """Have Twilio delete this text; with media, once the tip has none left to fetch."""
+        forget_id = new_id()
+        rows.add(
+            "twilio_forget",
+            id=forget_id,
+            outbound_id=None,
+            tip_id=tip_id if self.media else None,
+            created_at=self.now,
+            not_before=self.now + forget.INBOUND_FIRST_TRY,
+            attempts=0,
+            **rows.sealed(self.svc.vault, "twilio_forget", forget_id, sid=self.sid),
         )
 
 
@@ -126,6 +144,7 @@ def _first_text(
         school_id=inbound.school.id,
         phone=phone,
         phone_hash=phone_hash,
+        sid=inbound.sid,
         sid_hash=inbound.sid_hash,
         text=text,
         verdict=verdict,
@@ -152,10 +171,12 @@ def _from_student(
     )
     tipster = None if row is None else _Sender(row.id, bool(row.blocked), row.language)
     if tipster is not None and tipster.blocked:
+        _forget_only(inbound)
         return SmsOutcome("blocked", school=school.slug)
     if keywords.is_new_tip(text):
         return _end_thread(inbound, tipster, text)
     if not text.strip() and not inbound.media:
+        _forget_only(inbound)
         lang = tipster.language if tipster is not None else "en"
         return SmsOutcome("empty", reply=replies.empty_reply(lang), school=school.slug)
     if verdict is None:
@@ -185,6 +206,13 @@ def _from_student(
             **rows.sealed(inbound.svc.vault, "tipster", tipster_id, phone=phone),
         )
     return _new_tip(inbound, rows, tipster_id, text, verdict)
+
+
+def _forget_only(inbound: Inbound) -> None:
+    """A text that is not kept is not left at Twilio either."""
+    rows = records.Rows()
+    inbound.forget(rows, None)
+    rows.write(inbound.session)
 
 
 def _new_tip(

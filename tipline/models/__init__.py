@@ -10,6 +10,7 @@ from tipline.models.alert import (
     OnCallOverride,
 )
 from tipline.models.audit import AuditEvent
+from tipline.models.forget import TwilioForget
 from tipline.models.keys import DataKey, NamedSecret
 from tipline.models.note import Note
 from tipline.models.ops import TRIAGE_SETTING, Setting, WorkerLease
@@ -47,6 +48,7 @@ __all__ = [
     "StaffSession",
     "Tip",
     "Tipster",
+    "TwilioForget",
     "User",
     "WorkerLease",
     "staff_schools",

@@ -17,12 +17,14 @@ Console mode (no Twilio credentials) prints one line per message and never the b
 
 MMS media, as the worker uses it (the webhook never does): `fetch_media` downloads from
 Twilio's own origin only, `delete_media` asks Twilio to forget it once stored.
+`delete_message` asks Twilio to forget a whole message once it is final (tipline.outbox.erase).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 import smtplib
 import ssl
 import sys
@@ -396,6 +398,67 @@ def delete_media(settings: Settings, url: str) -> None:
                 return
             retry = resp.status_code == 429 or resp.status_code >= 500
             raise MediaError(f"http {resp.status_code}", final=not retry)
+
+
+# -- forgetting messages -------------------------------------------------------------------
+
+DELETE_TIMEOUT = (3.05, 10.0)  # connect, read: the sweeper's pass waits for it
+NOT_FINAL = "20009"  # Twilio's error code for a message it is still delivering
+_MESSAGE_SID = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
+
+
+class DeleteError(Exception):
+    """Twilio did not delete a message.
+
+    `not_final`: Twilio still holds it in flight; ask again much later. `outage`: Twilio or
+    the network is in trouble (429, 5xx, no answer); nothing else is worth asking now.
+    """
+
+    def __init__(self, reason: str, *, not_final: bool = False, outage: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.not_final = not_final
+        self.outage = outage
+
+
+def delete_message(settings: Settings, sid: str) -> None:
+    """DELETE a message (and with it its media) at Twilio; a 404 counts as deleted.
+
+    Twilio keeps each message's numbers and body in its logs until it is deleted. A message
+    still on its way cannot be deleted yet (HTTP 409, or 400 with error 20009). Raises
+    DeleteError; its reason never holds the SID.
+    """
+    if not settings.twilio_enabled:
+        raise DeleteError("unavailable")
+    if not _MESSAGE_SID.match(sid):
+        raise DeleteError("not a message SID")
+    url = (
+        f"{settings.twilio_api_base_url.rstrip('/')}/2010-04-01/Accounts/"
+        f"{settings.twilio_account_sid}/Messages/{sid}.json"
+    )
+    with requests.Session() as http:
+        try:
+            resp = http.delete(
+                url, auth=_auth(settings), timeout=DELETE_TIMEOUT, allow_redirects=False
+            )
+        except requests.RequestException:
+            raise DeleteError("network", outage=True) from None  # its text names the URL
+        with resp:
+            if resp.status_code in {200, 202, 204, 404}:
+                return
+            if resp.status_code == 429 or resp.status_code >= 500:
+                raise DeleteError(f"http {resp.status_code}", outage=True)
+            code = _error_code(resp)
+            not_final = resp.status_code == 409 or code == NOT_FINAL
+            raise DeleteError(f"http {resp.status_code}, error {code}", not_final=not_final)
+
+
+def _error_code(resp: requests.Response) -> str | None:
+    try:
+        found = resp.json().get("code")
+    except (ValueError, AttributeError):
+        return None
+    return None if found is None else str(found)
 
 
 def _auth(settings: Settings) -> tuple[str, str]:

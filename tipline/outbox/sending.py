@@ -36,6 +36,8 @@ from tipline.models import (
     Tip,
     Tipster,
 )
+from tipline.outbox import forget
+from tipline.outbox.delivery import FINAL, RANK
 from tipline.outbox.messages import SENDABLE
 from tipline.outbox.notifier import Ambiguous, Final, Notifier, SendError, Transient
 from tipline.vault.keyring import Vault
@@ -308,6 +310,8 @@ def _record(
 ) -> None:
     _set(session, job, provider_sid=sid, status=status, sent_at=now, updated_at=now)
     _finish(session, job, number, "sent", now)
+    if RANK.get(status, 0) >= FINAL:  # final in Twilio's answer already: no callback follows
+        forget.outbound(session, job.id, job.channel, sid, now)
     if job.message_id:
         session.execute(
             update(Message)

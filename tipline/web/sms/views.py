@@ -35,8 +35,10 @@ bp = Blueprint("sms", __name__, url_prefix="/sms")
 MAX_BODY = 64 * 1024
 twiliohooks.guard(bp, MAX_BODY)
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
-MESSAGE_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response><Message>{}</Message></Response>'
+MESSAGE_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response><Message{}>{}</Message></Response>'
+STATUS_PATH = "/sms/status"
 REQUIRED = ("From", "To", "Body", "MessageSid")
+_QUOTES = {'"': "&quot;", "\n": "&#10;", "\r": "&#13;", "\t": "&#09;"}
 _ERRORS = {400: "bad request", 403: "forbidden", 413: "request too large"}
 
 
@@ -98,7 +100,10 @@ def answer(form: MultiDict[str, str]) -> tuple[str, int]:
     )
     sms.hand_off(svc, outcome)
     SMS_INBOUND.labels(kind=outcome.kind).inc()
-    return twiml(outcome.reply), 404 if outcome.kind == "unknown_school" else 200
+    # The reply reports to /sms/status like a sent message, so Twilio can be asked to delete
+    # it once it is final.
+    reply = twiml(outcome.reply, svc.settings.public_url + STATUS_PATH)
+    return reply, 404 if outcome.kind == "unknown_school" else 200
 
 
 @bp.post("/status")
@@ -109,7 +114,9 @@ def status() -> ResponseReturnValue:
     if not sid or not state:
         abort(400)
     session = dbsession()
-    msg = fallback.record_status(session, sid, state, form.get("ErrorCode"), utcnow())
+    msg = fallback.record_status(
+        session, sid, state, form.get("ErrorCode"), utcnow(), services().vault
+    )
     session.commit()
     if msg is not None:
         log.info("outbound %s is now %s", msg.id, msg.status)
@@ -129,9 +136,11 @@ def _media(form: MultiDict[str, str]) -> list[sms.MediaRef]:
     return refs
 
 
-def twiml(text: str) -> str:
+def twiml(text: str, action: str | None = None) -> str:
     """One <Message> of TwiML, as twilio's MessagingResponse writes it (tests compare the two);
-    the same characters are escaped, without building an ElementTree per reply."""
+    the same characters are escaped, without building an ElementTree per reply. `action`:
+    where Twilio reports the reply's status."""
     if not text:
         return EMPTY_TWIML
-    return MESSAGE_TWIML.format(escape(text))
+    attrs = f' action="{escape(action, _QUOTES)}"' if action else ""
+    return MESSAGE_TWIML.format(attrs, escape(text))
