@@ -386,18 +386,13 @@ def delete_media(settings: Settings, url: str) -> None:
         raise MediaError("unavailable", final=True)
     if not same_origin(url, settings.twilio_api_base_url):
         raise MediaError("origin", final=True)
-    with requests.Session() as http:
-        try:
-            resp = http.delete(
-                url, auth=_auth(settings), timeout=MEDIA_TIMEOUT, allow_redirects=False
-            )
-        except requests.RequestException:
-            raise MediaError("network", final=False) from None  # its text names the URL
-        with resp:
-            if resp.status_code in {200, 202, 204, 404}:
-                return
-            retry = resp.status_code == 429 or resp.status_code >= 500
-            raise MediaError(f"http {resp.status_code}", final=not retry)
+    status, _code = _delete(settings, url, MEDIA_TIMEOUT)
+    if status is None:
+        raise MediaError("network", final=False)
+    if status in DELETED:
+        return
+    retry = status == 429 or status >= 500
+    raise MediaError(f"http {status}", final=not retry)
 
 
 # -- forgetting messages -------------------------------------------------------------------
@@ -436,21 +431,33 @@ def delete_message(settings: Settings, sid: str) -> None:
         f"{settings.twilio_api_base_url.rstrip('/')}/2010-04-01/Accounts/"
         f"{settings.twilio_account_sid}/Messages/{sid}.json"
     )
+    status, code = _delete(settings, url, DELETE_TIMEOUT)
+    if status is None:
+        raise DeleteError("network", outage=True)
+    if status in DELETED:
+        return
+    if status == 429 or status >= 500:
+        raise DeleteError(f"http {status}", outage=True)
+    not_final = status == 409 or code == NOT_FINAL
+    raise DeleteError(f"http {status}, error {code}", not_final=not_final)
+
+
+DELETED = frozenset({200, 202, 204, 404})  # 404: gone already (a second run, or by hand)
+
+
+def _delete(
+    settings: Settings, url: str, timeout: tuple[float, float]
+) -> tuple[int | None, str | None]:
+    """DELETE `url` at Twilio with the account's credentials, following no redirect: the HTTP
+    status and Twilio's error code, or (None, None) when no answer came (the exception's text
+    would name the URL, so it is dropped)."""
     with requests.Session() as http:
         try:
-            resp = http.delete(
-                url, auth=_auth(settings), timeout=DELETE_TIMEOUT, allow_redirects=False
-            )
+            resp = http.delete(url, auth=_auth(settings), timeout=timeout, allow_redirects=False)
         except requests.RequestException:
-            raise DeleteError("network", outage=True) from None  # its text names the URL
+            return None, None
         with resp:
-            if resp.status_code in {200, 202, 204, 404}:
-                return
-            if resp.status_code == 429 or resp.status_code >= 500:
-                raise DeleteError(f"http {resp.status_code}", outage=True)
-            code = _error_code(resp)
-            not_final = resp.status_code == 409 or code == NOT_FINAL
-            raise DeleteError(f"http {resp.status_code}, error {code}", not_final=not_final)
+            return resp.status_code, None if resp.status_code in DELETED else _error_code(resp)
 
 
 def _error_code(resp: requests.Response) -> str | None:
