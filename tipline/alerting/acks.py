@@ -132,20 +132,10 @@ def acknowledge(
     for other in _paged(session, alert_id):
         if other.id == staff.id or not other.phone:
             continue
-        msg = queue_outbound(
-            session,
-            vault,
-            channel="sms",
-            purpose="notice",
-            to_label=other.key,
-            summary=f"{surname(staff)} acknowledged {code}",
-            body=notice,
-            now=now,
-            tip_id=alert.tip_id,
-            staff_id=other.id,
-            from_number=alert.school.sms_number,
+        summary = f"{surname(staff)} acknowledged {code}"
+        result.outbound_ids.append(
+            _text(session, vault, alert, other, "notice", summary, notice, now)
         )
-        result.outbound_ids.append(msg.id)
     others = " Others paged were told." if result.outbound_ids else ""
     confirm = gsm.to_gsm7(
         f"Acknowledged: {code} ({wording.label(alert)}, {alert.school.name}) is yours.{others}"
@@ -153,22 +143,39 @@ def acknowledge(
     if via == "sms":
         result.reply = confirm
     elif staff.phone:
-        msg = queue_outbound(
-            session,
-            vault,
-            channel="sms",
-            purpose="confirm",
-            to_label=staff.key,
-            summary=f"you acknowledged {code}",
-            body=confirm,
-            now=now,
-            tip_id=alert.tip_id,
-            staff_id=staff.id,
-            from_number=alert.school.sms_number,
+        summary = f"you acknowledged {code}"
+        result.outbound_ids.insert(
+            0, _text(session, vault, alert, staff, "confirm", summary, confirm, now)
         )
-        result.outbound_ids.insert(0, msg.id)
     send_after_commit(session, result.outbound_ids)
     return result
+
+
+def _text(
+    session: Session,
+    vault: Vault,
+    alert: Alert,
+    to: Staff,
+    purpose: str,
+    summary: str,
+    body: str,
+    now: datetime,
+) -> str:
+    """Queue an SMS about `alert` to a staff member, from the school's number; its id."""
+    msg = queue_outbound(
+        session,
+        vault,
+        channel="sms",
+        purpose=purpose,
+        to_label=to.key,
+        summary=summary,
+        body=body,
+        now=now,
+        tip_id=alert.tip_id,
+        staff_id=to.id,
+        from_number=alert.school.sms_number,
+    )
+    return msg.id
 
 
 def already_text(alert: Alert) -> str:
