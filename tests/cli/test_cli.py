@@ -164,3 +164,20 @@ def test_commands_work_from_any_directory(env: dict[str, str], tmp_path: Path) -
         "purge",
     ):
         assert command in proc.stdout
+
+
+def test_triage_loads_neither_the_web_app_nor_the_worker() -> None:
+    """`tipline triage` runs in a second on a laptop: its subcommand is loaded alone."""
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from tipline.cli import main\n"
+        "result = CliRunner().invoke(main, ['triage', 'he has a gun in his backpack'])\n"
+        "assert result.exit_code == 0, result.output\n"
+        "heavy = ('flask', 'workers', 'rq', 'redis', 'twilio', 'gunicorn', 'alembic')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m == 'tipline.app'))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/"
+    )
+    assert out.stdout.strip() == "[]"

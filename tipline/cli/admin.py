@@ -10,7 +10,7 @@ import click
 from flask_migrate import upgrade
 from sqlalchemy import select
 
-from tipline.cli.base import app_context
+from tipline.cli.assemble import app_context
 from tipline.district.config import load_district
 from tipline.district.oncall import coverage_gaps
 from tipline.district.sync import sync_district

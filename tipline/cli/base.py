@@ -1,20 +1,17 @@
-"""What every `tipline` command shares: one-line failures, and the assembled app in a context."""
+"""What every `tipline` command shares: known failures as one line, never a traceback.
+
+Kept light: `tipline triage` loads this and its own module only, not the app."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import click
-from flask import Flask
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import ProgrammingError as SQLProgrammingError
 
-from tipline.cli.assemble import build_app
 from tipline.errors import TiplineError
-from tipline.extensions import db
 
 
 class TiplineGroup(click.Group):
@@ -37,15 +34,3 @@ class TiplineGroup(click.Group):
         except ConnectionError as e:
             click.echo(f"tipline: service unavailable: {e}", err=True)
             sys.exit(1)
-
-
-@contextmanager
-def app_context() -> Iterator[Flask]:
-    """The app from the environment, in an app context; its connections closed on the way out."""
-    app = build_app()
-    with app.app_context():
-        try:
-            yield app
-        finally:
-            db.session.remove()
-            db.engine.dispose()

@@ -10,7 +10,7 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tipline.cli.base import app_context
+from tipline.cli.assemble import app_context
 from tipline.db import utcnow
 from tipline.district import cache
 from tipline.district.config import ROLES
