@@ -14,6 +14,7 @@ JOBS: dict[JobKind, Callable[..., object]] = {
     JobKind.ESCALATE: jobs.escalate,
     JobKind.SEND: jobs.send,
     JobKind.FETCH_MEDIA: jobs.fetch_media,
+    JobKind.REVEAL_NUMBER: jobs.reveal_number,
 }
 
 

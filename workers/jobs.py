@@ -16,6 +16,7 @@ from tipline.outbox import messages, sending
 from tipline.outbox.notifier import Notifier
 from tipline.platform import queueing
 from tipline.platform.services import DEFAULT_QUEUE, Services, services
+from tipline.staff import breakglass
 from workers.context import job_context
 
 if TYPE_CHECKING:
@@ -141,6 +142,16 @@ def fetch_media(attachment_id: str) -> str:
         if when is not None:
             _schedule_media_retry(svc, attachment_id, when)
         return status
+
+
+def reveal_number(reveal_id: str) -> bool:
+    """Break-glass: decrypt an approved request's number for the asker (staff.breakglass)."""
+
+    with job_context() as app:
+        session = dbsession()
+        done = breakglass.decrypt(session, services(app).vault, reveal_id, utcnow())
+        session.commit()
+        return done
 
 
 def _schedule_media_retry(svc: Services, attachment_id: str, when: datetime) -> None:

@@ -90,6 +90,7 @@ class SchoolInfo:
     name: str
     monitored: str | None
     followup_window_s: int
+    break_glass: bool = False
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ class Lookups:
     def _load(session: Session, now: float) -> _Snapshot:
         schools = {
             row.sms_number: SchoolInfo(
-                row.id, row.slug, row.name, row.monitored, row.followup_window_s
+                row.id, row.slug, row.name, row.monitored, row.followup_window_s, row.break_glass
             )
             for row in session.execute(
                 select(
@@ -132,6 +133,7 @@ class Lookups:
                     School.name,
                     School.monitored,
                     School.followup_window_s,
+                    School.break_glass,
                     School.sms_number,
                 ).where(School.active)
             )

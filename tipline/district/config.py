@@ -55,6 +55,7 @@ class SchoolConfig:
     alert_text: str = "excerpt"
     places: tuple[str, ...] = ()
     retention: RetentionConfig = RetentionConfig()
+    break_glass: bool = False  # two admins and a written reason may reveal a number
 
 
 @dataclass(frozen=True)
@@ -227,6 +228,7 @@ def _school(e: _Entry) -> SchoolConfig:
             "alert_text",
             "places",
             "retention",
+            "break_glass",
         }
     )
     slug = e.get("slug", str)
@@ -253,6 +255,7 @@ def _school(e: _Entry) -> SchoolConfig:
         alert_text=alert_text,
         places=e.strings("places", ()),
         retention=_retention(e),
+        break_glass=e.get("break_glass", bool, False),
     )
 
 

@@ -61,13 +61,14 @@ def sync_district(  # noqa: PLR0912 - schools, staff, shifts, policies in one pa
             or row.name != cfg.name
             or row.sms_number != cfg.sms_number
             or _retention_of(row) != cfg.retention
+            or row.break_glass != cfg.break_glass
         ):
             report.updated.append(f"school {cfg.slug}")
         row.name, row.timezone, row.sms_number = cfg.name, cfg.timezone, cfg.sms_number
         row.fallback, row.monitored = list(cfg.fallback), cfg.monitored
         row.followup_window_s = int(cfg.followup_window.total_seconds())
         row.alert_text, row.active = cfg.alert_text, True
-        row.places = list(cfg.places)
+        row.places, row.break_glass = list(cfg.places), cfg.break_glass
         kept = cfg.retention
         row.retention_closed_days, row.retention_phone_days, row.retention_attachment_days = (
             kept.closed_days,
@@ -178,6 +179,7 @@ def district_from_db(session: Session) -> DistrictConfig:
                 "alert_text": s.alert_text,
                 "places": list(s.places or ()),
                 "retention": asdict(_retention_of(s)),
+                "break_glass": s.break_glass,
                 **({"monitored": s.monitored} if s.monitored else {}),
             }
             for s in schools

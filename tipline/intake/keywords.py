@@ -33,6 +33,14 @@ def is_carrier_keyword(body: str) -> bool:
     return len(body) <= 24 and normalize(body) in CARRIER
 
 
+def help_language(body: str) -> str | None:
+    """ "en" or "es" when the whole message is a help keyword (HELP, INFO, AYUDA), else None."""
+    if len(body) > 24:
+        return None
+    word = normalize(body)
+    return None if word not in HELP else "es" if word == "AYUDA" else "en"
+
+
 def is_new_tip(body: str) -> bool:
     """True when the whole message asks to start a fresh tip (NEW, NUEVO)."""
     return len(body) <= 24 and normalize(body) in NEW_TIP

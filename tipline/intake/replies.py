@@ -18,6 +18,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "empty": "Your message was empty. Text what happened to this number.",
         "unavailable": "Sorry, your message could not be received right now. Please text it "
         "again in a few minutes.",
+        "help": "{school} tip line: text what is happening; you do not need to give your name. "
+        "Reply STOP to stop messages.",
+        "break_glass": "In an emergency, two school administrators together can see the number "
+        "you text from.",
     },
     "es": {
         "received": "Línea de avisos de {school}: recibimos tu aviso. Tu código es {code}. "
@@ -31,6 +35,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "empty": "Tu mensaje estaba vacío. Escribe lo que pasó a este número.",
         "unavailable": "Lo sentimos, ahora mismo no pudimos recibir tu mensaje. Vuelve a "
         "enviarlo en unos minutos.",
+        "help": "Línea de avisos de {school}: escribe lo que pasa; no necesitas dar tu nombre. "
+        "Responde ALTO para no recibir más mensajes.",
+        "break_glass": "En una emergencia, dos administradores de la escuela juntos pueden ver "
+        "el número desde el que escribes.",
     },
 }
 
@@ -75,6 +83,13 @@ def followup_reply(lang: str, *, code: str, crisis: bool) -> str:
     t = TEXTS[language(lang)]
     text = t["added"].format(code=code)
     return f"{text} {t['crisis']}" if crisis else text
+
+
+def help_reply(lang: str, *, school: str) -> str:
+    """The answer to HELP or AYUDA where break-glass is on: what the line is, 911, and that
+    two administrators can reveal the number in an emergency."""
+    t = TEXTS[language(lang)]
+    return " ".join([t["help"].format(school=school), t["danger"], t["break_glass"]])
 
 
 def new_tip_reply(lang: str) -> str:

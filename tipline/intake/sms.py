@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from tipline.district.cache import lookups
+from tipline.district.cache import SchoolInfo, lookups
 from tipline.district.config import normalize_phone
 from tipline.intake import keywords, records, replies, student_sms
 from tipline.intake.staffsms import handle_staff_sms
@@ -50,6 +50,15 @@ def _school_number(to: str) -> str | None:
     return e164(to)
 
 
+def _keyword(body: str, school: SchoolInfo | None) -> SmsOutcome:
+    """Twilio answers these itself; we keep no trace. Where break-glass is on, HELP also gets
+    our own answer, which says that two administrators can reveal a number."""
+    lang = keywords.help_language(body)
+    if lang is None or school is None or not school.break_glass:
+        return SmsOutcome("keyword")
+    return SmsOutcome("keyword", reply=replies.help_reply(lang, school=school.name))
+
+
 def receive_sms(
     session: Session,
     svc: Services,
@@ -69,10 +78,10 @@ def receive_sms(
     commit instead of by a lookup first (`receive_and_commit` does that: one query less on
     every text, since Twilio does not retry inbound messages by default).
     """
-    if keywords.is_carrier_keyword(body):
-        return SmsOutcome("keyword")  # Twilio answers these itself; we keep no trace
     phone, number = e164(from_), _school_number(to)
     school = lookups(svc).school(session, number) if number is not None else None
+    if keywords.is_carrier_keyword(body):
+        return _keyword(body, school)
     if school is None:
         return SmsOutcome("unknown_school")
     if phone is None:

@@ -15,6 +15,7 @@ from tipline.models.keys import DataKey, NamedSecret
 from tipline.models.note import Note
 from tipline.models.ops import TRIAGE_SETTING, Setting, WorkerLease
 from tipline.models.outbox import OutboundMessage
+from tipline.models.reveal import REVEAL_STATUSES, Reveal
 from tipline.models.school import Policy, School, Shift, Staff, staff_schools
 from tipline.models.signin import RecoveryCode, SigninAddress, StaffSession
 from tipline.models.tip import FORGOTTEN_AT_TWILIO, Attachment, InboundSid, Message, Tip, Tipster
@@ -22,6 +23,7 @@ from tipline.models.user import User, user_schools
 
 __all__ = [
     "FORGOTTEN_AT_TWILIO",
+    "REVEAL_STATUSES",
     "TRIAGE_SETTING",
     "Alert",
     "AlertStep",
@@ -40,6 +42,7 @@ __all__ = [
     "OutboundMessage",
     "Policy",
     "RecoveryCode",
+    "Reveal",
     "School",
     "Setting",
     "Shift",

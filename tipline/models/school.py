@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Column, ForeignKey, Integer, String, Table, text
+from sqlalchemy import JSON, Boolean, Column, ForeignKey, Integer, String, Table, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tipline.db import Base
@@ -40,6 +40,8 @@ class School(Base):
     retention_attachment_days: Mapped[int] = mapped_column(
         Integer, default=90, server_default=text("90")
     )
+    # Break-glass (tipline.staff.breakglass): off unless the config turns it on.
+    break_glass: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 

@@ -134,6 +134,22 @@ def enqueue_fetch_media(svc: Services, attachment_id: str) -> bool:
     )
 
 
+def enqueue_reveal(svc: Services, reveal_id: str) -> bool:
+    """Queue the worker's decryption of an approved break-glass request (one job per request;
+    the asker's next look at the tip queues it again if Redis was down)."""
+    return attempt(
+        svc,
+        lambda: svc.queue(ALERTS_QUEUE).enqueue(
+            svc.job(JobKind.REVEAL_NUMBER),
+            reveal_id,
+            job_id=f"reveal-{reveal_id}",
+            result_ttl=0,
+            failure_ttl=86400,
+        ),
+        f"break-glass request {reveal_id} waits until the asker looks again",
+    )
+
+
 def job_is_live(svc: Services, job_id: str) -> bool:
     """True while rq still has the job to run (queued, scheduled, running); Redis errors
     propagate to the caller."""

@@ -51,6 +51,7 @@ class JobKind(StrEnum):
     ESCALATE = "escalate"  # (alert_id, token)
     SEND = "send"  # (outbound_id,)
     FETCH_MEDIA = "fetch_media"  # (attachment_id,)
+    REVEAL_NUMBER = "reveal_number"  # (reveal_id,): break-glass, decrypted in the worker only
 
 
 class JobsMissing(RuntimeError):

@@ -39,6 +39,7 @@ from tipline.models import (
     Message,
     Note,
     OutboundMessage,
+    Reveal,
     School,
     Setting,
     SigninAddress,
@@ -242,6 +243,10 @@ def _purge_tip(session: Session, tip_id: str, now: datetime) -> None:
     tip_key = session.scalar(select(Tip.data_key_id).where(Tip.id == tip_id))
     if tip_key is not None:
         keys.add(tip_key)
+    for reason_key, number_key in session.execute(
+        select(Reveal.data_key_id, Reveal.number_key_id).where(Reveal.tip_id == tip_id)
+    ):
+        keys.update(k for k in (reason_key, number_key) if k is not None)
     session.execute(
         update(Message)
         .where(Message.tip_id == tip_id)
@@ -249,6 +254,18 @@ def _purge_tip(session: Session, tip_id: str, now: datetime) -> None:
     )
     session.execute(
         update(Note).where(Note.tip_id == tip_id).values({Note._body: None, Note.data_key_id: None})
+    )
+    session.execute(
+        update(Reveal)
+        .where(Reveal.tip_id == tip_id)
+        .values(
+            {
+                Reveal._reason: None,
+                Reveal.data_key_id: None,
+                Reveal._number: None,
+                Reveal.number_key_id: None,
+            }
+        )
     )
     _shred_attachments(session, Attachment.tip_id == tip_id)
     # A message never sent has nothing left to send: its send job must not find it owed.

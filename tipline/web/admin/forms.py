@@ -17,6 +17,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, Optional
 
+from tipline.staff.breakglass import MAX_REASON, MIN_REASON
 from tipline.staff.casework import DISPOSITIONS, MAX_NOTE, MAX_REPLY
 from tipline.triage import CATEGORIES, SEVERITIES
 
@@ -86,3 +87,13 @@ class ReclassifyForm(FlaskForm):  # type: ignore[misc]
     severity = SelectField("Severity", choices=list(SEVERITIES))
     category = SelectField("Category", choices=list(CATEGORIES))
     submit = SubmitField("Reclassify")
+
+
+class RevealForm(FlaskForm):  # type: ignore[misc]
+    """Break-glass: the written reason for revealing a student's number."""
+
+    reason = TextAreaField(
+        "Why the number is needed now",
+        validators=[DataRequired(), Length(min=MIN_REASON, max=MAX_REASON)],
+    )
+    submit = SubmitField("Ask to reveal the number")

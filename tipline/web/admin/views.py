@@ -12,9 +12,10 @@ from tipline.db import utcnow
 from tipline.extensions import dbsession
 from tipline.platform.services import services
 from tipline.staff import access, casework, livequeue
+from tipline.staff import breakglass as glass
 from tipline.staff import dashboard as stats
 from tipline.triage import SEVERITIES
-from tipline.web.admin import account, actions, login  # noqa: F401 - their routes join the blueprint
+from tipline.web.admin import account, actions, breakglass, login  # noqa: F401 - their routes join the blueprint
 from tipline.web.admin.blueprint import QUEUE_CSP, bp, staff_user, tip_or_abort
 from tipline.web.admin.forms import (
     AssignForm,
@@ -23,6 +24,7 @@ from tipline.web.admin.forms import (
     PostForm,
     ReclassifyForm,
     ReplyForm,
+    RevealForm,
     StatusForm,
 )
 
@@ -112,8 +114,19 @@ def tip(tip_id: str) -> str:
         forms["hold"] = LegalHoldForm(formdata=None, hold="0" if record.legal_hold else "1")
     if may("acknowledge") and user.staff_id is not None and case.alert_open:
         forms["ack"] = PostForm(formdata=None)
+    now = utcnow()
+    reveals = glass.views(session, user, record, now) if user.role in glass.ROLES else []
+    session.commit()  # requests found expired on the way
+    if glass.available(user, record):
+        forms["reveal"] = RevealForm(formdata=None)
     return render_template(
-        "admin/tip.html", case=case, forms=forms, now=utcnow(), download=may("download")
+        "admin/tip.html",
+        case=case,
+        forms=forms,
+        now=now,
+        download=may("download"),
+        reveals=reveals,
+        reveal_reason=lambda r: glass.reason(services().vault, r),
     )
 
 

@@ -23,6 +23,8 @@ TEXT: dict[str, dict[str, str]] = {
         "tip_title": "Send a tip to {school}",
         "tip_intro": "You do not need to give your name. This site does not record your IP "
         "address and uses no tracking.",
+        "break_glass_note": "If you text this school's tip line instead: in an emergency, two "
+        "school administrators together can see the number you text from.",
         "legend_tip": "Your tip",
         "label_text": "What do you want to tell us?",
         "hint_text": "Say what is happening, where and when, and who is involved if you know.",
@@ -103,6 +105,9 @@ TEXT: dict[str, dict[str, str]] = {
         "tip_title": "Enviar un aviso a {school}",
         "tip_intro": "No necesitas dar tu nombre. Este sitio no guarda tu dirección IP ni usa "
         "rastreo.",
+        "break_glass_note": "Si en cambio escribes a la línea de avisos de esta escuela: en una "
+        "emergencia, dos administradores de la escuela juntos pueden ver el número desde el que "
+        "escribes.",
         "legend_tip": "Tu aviso",
         "label_text": "¿Qué nos quieres contar?",
         "hint_text": "Cuenta qué está pasando, dónde y cuándo, y quién está involucrado si lo "
