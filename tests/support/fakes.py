@@ -6,6 +6,7 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -37,6 +38,7 @@ class FakeTwilio:
     counter: int = 0
     # IncomingPhoneNumbers of the account: number -> its fields (sms_url, voice_url, ...)
     numbers: dict[str, dict[str, str]] = field(default_factory=dict)
+    created: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (path, resource)
 
     @property
     def url(self) -> str:
@@ -51,12 +53,17 @@ class FakeTwilio:
         self.server.server_close()
 
     def messages(self) -> list[Recorded]:
+        """Messages created (POSTs), in order; look-ups (GETs) are not messages."""
         with self.lock:
-            return [r for r in self.requests if r.path.endswith("/Messages.json")]
+            return [
+                r for r in self.requests if r.method == "POST" and r.path.endswith("/Messages.json")
+            ]
 
     def calls(self) -> list[Recorded]:
         with self.lock:
-            return [r for r in self.requests if r.path.endswith("/Calls.json")]
+            return [
+                r for r in self.requests if r.method == "POST" and r.path.endswith("/Calls.json")
+            ]
 
     def deletes(self) -> list[Recorded]:
         """DELETEs of media resources."""
@@ -83,6 +90,8 @@ class FakeTwilio:
                 ]
                 page = {"incoming_phone_numbers": found, "next_page_uri": None, "page": 0}
                 return 200, json.dumps(page).encode(), "application/json"
+            if req.method == "GET" and req.path.endswith(("/Messages.json", "/Calls.json")):
+                return self._list(req)
             if req.method == "GET" and req.path in self.media:
                 body, ctype = self.media[req.path]
                 return 200, body, ctype
@@ -101,9 +110,26 @@ class FakeTwilio:
                 "status": "queued",
                 "to": req.form.get("To"),
                 "from": req.form.get("From"),
+                "body": req.form.get("Body"),
                 "error_code": None,
+                "date_created": formatdate(usegmt=True),
             }
+            self.created.append((req.path, payload))
             return 201, json.dumps(payload).encode(), "application/json"
+
+    def _list(self, req: Recorded) -> tuple[int, bytes, str]:
+        """Messages.json / Calls.json read back as Twilio pages them, newest first, filtered
+        by To and From: what `Notifier.find_sms` asks after an attempt nobody saw end."""
+        key = "calls" if req.path.endswith("/Calls.json") else "messages"
+        found = [
+            payload
+            for path, payload in reversed(self.created)
+            if path == req.path
+            and req.form.get("To") in (None, payload["to"])
+            and req.form.get("From") in (None, payload["from"])
+        ]
+        page = {key: found, "next_page_uri": None, "page": 0, "page_size": len(found)}
+        return 200, json.dumps(page).encode(), "application/json"
 
     def _delete(self, req: Recorded) -> tuple[int, bytes, str]:
         if not _MESSAGE.match(req.path):  # a media resource; `media` keeps serving it regardless

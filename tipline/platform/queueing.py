@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from psycopg import Notify
 from redis.exceptions import RedisError
@@ -22,6 +22,7 @@ from rq.job import Job
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tipline.db import utcnow
 from tipline.models import Tip
 from tipline.platform.services import (
     ALERTS_QUEUE,
@@ -34,6 +35,7 @@ from tipline.platform.services import (
 log = logging.getLogger(__name__)
 
 ACTIVE_JOB = frozenset({"queued", "scheduled", "started", "deferred"})  # rq states still to run
+STARTED_STALE = timedelta(seconds=75)  # a running job's heartbeat this old: its worker died
 HANDOFF_KEY = "tipline:route-handoff"  # a Redis list of tip ids waiting for their routing job
 DISPATCH_BATCH = 100
 ROUTE_CHANNEL = "tipline_route"  # PostgreSQL NOTIFY channel; the payload is a tip id
@@ -150,14 +152,24 @@ def enqueue_reveal(svc: Services, reveal_id: str) -> bool:
     )
 
 
-def job_is_live(svc: Services, job_id: str) -> bool:
+def job_is_live(svc: Services, job_id: str, now: datetime | None = None) -> bool:
     """True while rq still has the job to run (queued, scheduled, running); Redis errors
-    propagate to the caller."""
+    propagate to the caller.
+
+    A running job's work horse writes a heartbeat at least every 30 s (rq's job monitoring
+    interval). One whose heartbeat is older than `STARTED_STALE` died with its worker (SIGKILL,
+    OOM): rq would only notice when its timeout runs out, minutes on, so it counts as lost and
+    the caller queues it again (every job is idempotent; a send claims its row first).
+    """
     try:
         job = Job.fetch(job_id, connection=svc.redis, serializer=SERIALIZER)
     except NoSuchJobError:
         return False
-    return job.get_status(refresh=False) in ACTIVE_JOB
+    status = job.get_status(refresh=False)
+    if status == "started":
+        beat = job.last_heartbeat or job.started_at
+        return beat is not None and (now or utcnow()) - beat < STARTED_STALE
+    return status in ACTIVE_JOB
 
 
 def attempt(svc: Services, push: Callable[[], object], waits: str) -> bool:
