@@ -1,0 +1,89 @@
+"""On a 390 px phone no page scrolls sideways: tables scroll inside their own box or stack,
+long words (links, hashes, codes) wrap. Screenshots of the tip page and the dashboard are left
+in the temporary directory for a person to look at."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.admin import AuthActions
+from tests.support.browser import (
+    RUIZ_EMAIL,
+    Live,
+    open_followup,
+    scroll_width,
+    send_tip,
+    sign_in,
+)
+from tests.support.wait import wait_for
+from tipline.extensions import db
+from tipline.models import AlertStep, Tip
+
+pytestmark = pytest.mark.browser
+
+PHONE = {"width": 390, "height": 844}
+LONG_URL = "https://example.org/" + "x" * 150 + "?token=" + "9f" * 40
+TIP = f"he has a gun in his backpack in the parking lot, he posted it here {LONG_URL}"
+SHOTS = Path(tempfile.gettempdir())
+
+
+def fits(page: Any, what: str) -> None:
+    width = scroll_width(page)
+    assert width <= PHONE["width"], f"{what} is {width} px wide at {PHONE['width']} px"
+
+
+def test_no_page_scrolls_sideways_on_a_390_px_phone(
+    live: Live, new_page: Callable[..., Any]
+) -> None:
+    AuthActions(live.app, live.app.test_client()).create(
+        RUIZ_EMAIL, "sro", ["lincoln"], staff="ruiz"
+    )
+    student = new_page(PHONE)
+    student.goto(live.url + "/tip/lincoln")
+    fits(student, "the tip form")
+    receipt, passphrase = send_tip(live, student, TIP)
+    fits(student, "the receipt")
+    student.goto(live.url + "/followup")
+    fits(student, "the follow-up form")
+
+    def paged() -> bool:
+        with live.app.app_context():
+            found = db.session.query(AlertStep).count() > 0
+            db.session.remove()
+            return found
+
+    wait_for(paged, 10, "the worker to route the tip")
+    with live.app.app_context():
+        tip_id = db.session.query(Tip.id).scalar()
+        db.session.remove()
+
+    staff = new_page(PHONE)
+    staff.goto(live.url + "/admin/login")
+    fits(staff, "the sign-in page")
+    sign_in(live, staff)
+    fits(staff, "the queue")
+    staff.goto(f"{live.url}/admin/tips/{tip_id}")
+    staff.fill("#reply", "We read it. " + LONG_URL)
+    staff.click("button:text-is('Send reply')")
+    staff.fill("#note", "Checked the link " + LONG_URL)
+    staff.click("button:text-is('Add note')")
+    staff.click("button:text-is('Acknowledge')")
+    fits(staff, "the tip page")
+    staff.screenshot(path=str(SHOTS / "tipline-tip-390.png"), full_page=True)
+    staff.goto(live.url + "/admin/dashboard")
+    fits(staff, "the dashboard")
+    staff.screenshot(path=str(SHOTS / "tipline-dashboard-390.png"), full_page=True)
+    staff.goto(live.url + "/admin/account")
+    fits(staff, "the account page")
+    audit = staff.goto(live.url + "/admin/audit")
+    if audit is not None and audit.status == 200:  # the audit page, where this build has one
+        fits(staff, "the audit page")
+
+    open_followup(live, student, receipt, passphrase)
+    assert "We read it." in student.inner_text("main")
+    fits(student, "the follow-up conversation")
