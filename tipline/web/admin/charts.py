@@ -17,9 +17,10 @@ from xml.sax.saxutils import escape, quoteattr
 from markupsafe import Markup
 
 # A phone draws the 640 units about 360 px wide: 16 units of text read as 9 px there.
-WIDTH, HEIGHT = 640, 280
-LEFT, RIGHT, TOP, BOTTOM = 56, 8, 40, 32  # room for the y labels, the legend, the x labels
+WIDTH, PLOT_H = 640, 200
+LEFT, RIGHT, BOTTOM = 56, 8, 32  # room for the y labels and the x labels
 FONT = 16
+LEGEND_ROW = 24
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ def _fmt(value: float) -> str:
     return str(round(value)) if abs(value) >= 100 else f"{value:.3g}"
 
 
-def _open(ident: str, title: str, desc: str, height: int = HEIGHT) -> list[str]:
+def _open(ident: str, title: str, desc: str, height: int) -> list[str]:
     return [
         f'<svg class="chart" viewBox="0 0 {WIDTH} {height}"'
         f' width="{WIDTH}" height="{height}" role="img"'
@@ -54,13 +55,17 @@ def _open(ident: str, title: str, desc: str, height: int = HEIGHT) -> list[str]:
     ]
 
 
-def _legend(series: Sequence[Series]) -> list[str]:
-    parts, x = [], LEFT
+def _legend(series: Sequence[Series]) -> tuple[list[str], int]:
+    """A swatch and a name per series, in as many rows as the width needs; and its height."""
+    parts, x, y = [], LEFT, 8
     for s in series:
-        parts.append(f'<rect class={quoteattr(s.css)} x="{x}" y="8" width="14" height="14"/>')
-        parts.append(f'<text x="{x + 18}" y="21">{escape(s.name)}</text>')
-        x += 18 + int(len(s.name) * FONT * 0.55) + 14
-    return parts
+        wide = 18 + int(len(s.name) * FONT * 0.6) + 14
+        if x > LEFT and x + wide > WIDTH - RIGHT:
+            x, y = LEFT, y + LEGEND_ROW
+        parts.append(f'<rect class={quoteattr(s.css)} x="{x}" y="{y}" width="14" height="14"/>')
+        parts.append(f'<text x="{x + 18}" y="{y + 13}">{escape(s.name)}</text>')
+        x += wide
+    return parts, y + LEGEND_ROW + 8
 
 
 def bars(
@@ -74,8 +79,10 @@ def bars(
     label_every: int = 1,
 ) -> Markup:
     """A bar chart: one slot per label, the series stacked in it (or side by side)."""
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    base = TOP + plot_h
+    legend, top_margin = _legend(series)
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, PLOT_H
+    base = top_margin + plot_h
+    height = base + BOTTOM
     n = max(1, len(labels))
 
     def value(s: Series, i: int) -> float:
@@ -92,8 +99,8 @@ def bars(
     total = sum(value(s, i) for s in series for i in range(len(labels)))
     desc = f"{len(labels)} bars, largest {_fmt(max(per_slot, default=0.0))}{unit}"
     desc += f", total {_fmt(total)}{unit}." if stacked else "."
-    out = _open(ident, title, desc)
-    out += _legend(series)
+    out = _open(ident, title, desc, height)
+    out += legend
     for frac in (0.0, 0.5, 1.0):  # grid lines and their values
         y = base - frac * plot_h
         out.append(
@@ -127,8 +134,11 @@ def bars(
             )
         if i % label_every == 0 or i == n - 1:
             cx = LEFT + (i + 0.5) * slot
+            anchor = "end" if i == n - 1 and n > 1 else "middle"  # the last stays inside
+            if anchor == "end":
+                cx = WIDTH - RIGHT
             out.append(
-                f'<text class="axis" x="{cx:.1f}" y="{HEIGHT - 10}" text-anchor="middle">'
+                f'<text class="axis" x="{cx:.1f}" y="{height - 10}" text-anchor="{anchor}">'
                 f"{escape(label)}</text>"
             )
     out.append("</svg>")
