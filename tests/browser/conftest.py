@@ -20,12 +20,10 @@ from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from tests.support.alerting import use_config
-from tests.support.browser import Live, Worker
+from tests.support.browser import DESKTOP, Live, Worker
 from tests.support.policies import policy, step
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 900}
 
 # The example district, its critical policy replaced by a short chain that names Officer Ruiz
 # (the login the tests sign in as) and then the district: a step that must not fire after an ack.

@@ -14,10 +14,11 @@ from sqlalchemy import delete, select
 
 from tests.support.admin import AuthActions
 from tests.support.browser import (
+    PHONE,
     RUIZ_EMAIL,
     Live,
+    fits,
     open_followup,
-    scroll_width,
     send_tip,
     sign_in,
 )
@@ -27,15 +28,9 @@ from tipline.models import AlertStep, Shift, Staff, Tip
 
 pytestmark = pytest.mark.browser
 
-PHONE = {"width": 390, "height": 844}
 LONG_URL = "https://example.org/" + "x" * 150 + "?token=" + "9f" * 40
 TIP = f"he has a gun in his backpack in the parking lot, he posted it here {LONG_URL}"
 SHOTS = Path(tempfile.gettempdir())
-
-
-def fits(page: Any, what: str) -> None:
-    width = scroll_width(page)
-    assert width <= PHONE["width"], f"{what} is {width} px wide at {PHONE['width']} px"
 
 
 def test_no_page_scrolls_sideways_on_a_390_px_phone(

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from tests.support.admin import PASSWORD, TOTP_SECRET, AuthActions, forget_last_code
 from tests.support.alerting import steps, the_alert
-from tests.support.browser import RUIZ_EMAIL, Live, open_followup, send_tip, sign_in
+from tests.support.browser import PHONE, RUIZ_EMAIL, Live, fits, open_followup, send_tip, sign_in
 from tests.support.fakes import FakeTwilio
 from tests.support.wait import wait_for
 from tipline.db import utcnow
@@ -55,17 +55,19 @@ def test_first_sign_in_enrolls_a_second_factor_and_the_next_asks_for_a_code(
     live: Live, new_page: Callable[..., Any]
 ) -> None:
     ruiz_login(live.app, totp=None)
-    page = new_page()
+    page = new_page(PHONE)  # an SRO opening the link in an alert, on a phone
     page.goto(live.url + "/admin/login")
     page.fill("#email", RUIZ_EMAIL)
     page.fill("#password", PASSWORD)
     page.click("main button[type=submit]")
     page.wait_for_url("**/admin/login/enroll")
     assert page.locator(".qr svg").count() == 1  # drawn on the page, no image from elsewhere
+    fits(page, "the enrollment page")
     secret = page.inner_text("#totp-secret").replace(" ", "")
     page.fill("#code", pyotp.TOTP(secret).now())
     page.click("main button[type=submit]")
     assert page.locator("#recovery-codes li").count() == 10
+    fits(page, "the recovery codes")
     page.click("text=Continue")
     page.wait_for_url("**/admin/")
     assert page.inner_text("h1") == "Tips"
@@ -76,6 +78,7 @@ def test_first_sign_in_enrolls_a_second_factor_and_the_next_asks_for_a_code(
     page.fill("#password", PASSWORD)
     page.click("main button[type=submit]")
     page.wait_for_url("**/admin/login/totp")  # enrolled: a code now, no new secret
+    fits(page, "the code page")
     page.fill("#code", "000000" if pyotp.TOTP(secret).now() != "000000" else "111111")
     page.click("main button[type=submit]")
     assert page.locator(".error-summary").count() == 1  # a wrong code does not get in

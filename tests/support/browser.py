@@ -17,6 +17,8 @@ from flask import Flask
 from tests.support.admin import PASSWORD, TOTP_SECRET, current_code, forget_last_code
 
 RUIZ_EMAIL = "dana.ruiz@example.org"
+PHONE = {"width": 390, "height": 844}  # a common phone's CSS pixels
+DESKTOP = {"width": 1280, "height": 900}
 
 
 @dataclass
@@ -107,3 +109,9 @@ class Listener:
 
 def scroll_width(page: Any) -> int:
     return int(page.evaluate("document.documentElement.scrollWidth"))
+
+
+def fits(page: Any, what: str) -> None:
+    """The page does not scroll sideways at the phone's width."""
+    width = scroll_width(page)
+    assert width <= PHONE["width"], f"{what} is {width} px wide at {PHONE['width']} px"
