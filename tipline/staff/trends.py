@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from tipline.district import cache
 from tipline.district.oncall import all_on_duty
 from tipline.models import Alert, OutboundMessage, School, Tip, User
-from tipline.staff.access import visible_schools
+from tipline.staff.access import viewable, visible_schools
 from tipline.triage import CATEGORIES, SEVERITIES
 
 DAYS = 30  # tips and failed deliveries per day, this many days back, today included
@@ -127,13 +127,17 @@ def trends(session: Session, user: User, now: datetime) -> Trends:
     since = datetime.combine(days[0], datetime.min.time(), zone).astimezone(UTC)
     weeks_since = datetime.combine(weeks[0], datetime.min.time(), zone).astimezone(UTC)
     names = {school.id: school.name for school in schools}
+    # Only what the login may view is counted, as in its queue: a counselor's charts say
+    # nothing of the weapon tips (or their alerts) that no policy pages a counselor for.
+    window = select(Tip).where(Tip.school_id.in_(names), Tip.created_at >= min(since, weeks_since))
+    seen = viewable(session, user, window)
     return Trends(
         timezone=str(zone),
         now=now,
-        tips_by_severity=_tips(session, names, days, zone, since, Tip.severity, SEVERITIES),
-        tips_by_category=_tips(session, names, days, zone, since, Tip.category, CATEGORIES),
-        failed=_failed(session, names, days, zone, since),
-        ack=[_ack_weeks(session, school, weeks, zone, weeks_since) for school in schools],
+        tips_by_severity=_tips(session, seen, names, days, zone, since, Tip.severity, SEVERITIES),
+        tips_by_category=_tips(session, seen, names, days, zone, since, Tip.category, CATEGORIES),
+        failed=_failed(session, seen, names, days, zone, since),
+        ack=[_ack_weeks(session, seen, school, weeks, zone, weeks_since) for school in schools],
         uncovered=[uncovered_hours(session, school, now) for school in schools],
     )
 
@@ -144,6 +148,7 @@ def _empty(names: Iterable[str], days: list[date], series: Sequence[str]) -> dic
 
 def _tips(
     session: Session,
+    seen: ColumnElement[bool],
     names: dict[int, str],
     days: list[date],
     zone: tzinfo,
@@ -155,7 +160,7 @@ def _tips(
     index = {day: i for i, day in enumerate(days)}
     rows = session.execute(
         select(Tip.school_id, column, Tip.created_at).where(
-            Tip.school_id.in_(names), Tip.created_at >= since
+            Tip.school_id.in_(names), Tip.created_at >= since, seen
         )
     )
     for school_id, value, created_at in rows:
@@ -167,7 +172,12 @@ def _tips(
 
 
 def _failed(
-    session: Session, names: dict[int, str], days: list[date], zone: tzinfo, since: datetime
+    session: Session,
+    seen: ColumnElement[bool],
+    names: dict[int, str],
+    days: list[date],
+    zone: tzinfo,
+    since: datetime,
 ) -> dict[str, Daily]:
     """Messages about a school's tips that ended reaching nobody, per day they were queued."""
     found = _empty(names.values(), days, CHANNELS)
@@ -179,6 +189,7 @@ def _failed(
             Tip.school_id.in_(names),
             OutboundMessage.created_at >= since,
             OutboundMessage.status.in_(FAILED),
+            seen,
         )
     )
     for school_id, channel, created_at in rows:
@@ -189,15 +200,20 @@ def _failed(
 
 
 def _ack_weeks(
-    session: Session, school: School, weeks: list[date], zone: tzinfo, since: datetime
+    session: Session,
+    seen: ColumnElement[bool],
+    school: School,
+    weeks: list[date],
+    zone: tzinfo,
+    since: datetime,
 ) -> AckWeeks:
     index = {week: i for i, week in enumerate(weeks)}
     minutes: list[list[float]] = [[] for _ in weeks]
     unacked = [0] * len(weeks)
     rows = session.execute(
-        select(Alert.created_at, Alert.acked_at).where(
-            Alert.school_id == school.id, Alert.created_at >= since
-        )
+        select(Alert.created_at, Alert.acked_at)
+        .join(Tip, Tip.id == Alert.tip_id)
+        .where(Alert.school_id == school.id, Alert.created_at >= since, seen)
     )
     for created_at, acked_at in rows:
         local = created_at.astimezone(zone).date()
