@@ -16,7 +16,7 @@ from tests.support.admin import AuthActions, make_alert, make_tip
 from tipline.db import utcnow
 from tipline.extensions import db, dbsession
 from tipline.models import Alert, OnCallOverride, OutboundMessage, School, Shift, Staff, User
-from tipline.staff import trends
+from tipline.staff import dashboard, trends
 
 WEAPON = "a kid said he is bringing a gun to school tomorrow, he showed it in the parking lot"
 VAPING = "people are vaping in the upstairs bathroom every lunch"
@@ -256,3 +256,18 @@ def test_a_counselor_counts_nothing_of_tips_it_may_not_view(app: Flask, auth: Au
     admin = figures(app, auth.create_role("admin"))
     assert admin.tips_by_category["Lincoln High School"].total() == 2
     assert admin.ack[0].acked[-1] == 2
+
+
+def test_the_counts_table_leaves_out_tips_the_login_may_not_view(
+    app: Flask, auth: AuthActions
+) -> None:
+    make_tip(app, WEAPON)
+    make_tip(app, BULLYING)
+    auth.login_as("counselor")
+    with app.app_context():
+        user = dbsession().scalars(select(User).where(User.role == "counselor")).one()
+        board = dashboard.build(dbsession(), user, utcnow())
+    assert [(c.days, c.total, c.by_severity["critical"]) for c in board.counts] == [
+        (7, 1, 0),
+        (30, 1, 0),
+    ]
