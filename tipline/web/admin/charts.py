@@ -134,7 +134,8 @@ def bars(
             )
         if i % label_every == 0 or i == n - 1:
             cx = LEFT + (i + 0.5) * slot
-            anchor = "end" if i == n - 1 and n > 1 else "middle"  # the last stays inside
+            # Thinned labels put the last one flush right, so it stays inside the chart.
+            anchor = "end" if i == n - 1 and label_every > 1 else "middle"
             if anchor == "end":
                 cx = WIDTH - RIGHT
             out.append(
