@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, select
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import Session
 
 from tipline.district import cache
 from tipline.district.oncall import all_on_duty
@@ -131,11 +131,12 @@ def trends(session: Session, user: User, now: datetime) -> Trends:
     # nothing of the weapon tips (or their alerts) that no policy pages a counselor for.
     window = select(Tip).where(Tip.school_id.in_(names), Tip.created_at >= min(since, weeks_since))
     seen = viewable(session, user, window)
+    by_severity, by_category = _tips(session, seen, names, days, zone, since)
     return Trends(
         timezone=str(zone),
         now=now,
-        tips_by_severity=_tips(session, seen, names, days, zone, since, Tip.severity, SEVERITIES),
-        tips_by_category=_tips(session, seen, names, days, zone, since, Tip.category, CATEGORIES),
+        tips_by_severity=by_severity,
+        tips_by_category=by_category,
         failed=_failed(session, seen, names, days, zone, since),
         ack=[_ack_weeks(session, seen, school, weeks, zone, weeks_since) for school in schools],
         uncovered=[uncovered_hours(session, school, now) for school in schools],
@@ -153,22 +154,24 @@ def _tips(
     days: list[date],
     zone: tzinfo,
     since: datetime,
-    column: InstrumentedAttribute[str],
-    series: Sequence[str],
-) -> dict[str, Daily]:
-    found = _empty(names.values(), days, series)
+) -> tuple[dict[str, Daily], dict[str, Daily]]:
+    """Tips per school and day, by severity and by category (one pass over the window)."""
+    by_severity = _empty(names.values(), days, SEVERITIES)
+    by_category = _empty(names.values(), days, CATEGORIES)
     index = {day: i for i, day in enumerate(days)}
     rows = session.execute(
-        select(Tip.school_id, column, Tip.created_at).where(
+        select(Tip.school_id, Tip.severity, Tip.category, Tip.created_at).where(
             Tip.school_id.in_(names), Tip.created_at >= since, seen
         )
     )
-    for school_id, value, created_at in rows:
+    for school_id, severity, category, created_at in rows:
         i = index.get(created_at.astimezone(zone).date())
-        counts = found[names[school_id]].counts
-        if i is not None:
-            counts.setdefault(value, [0] * len(days))[i] += 1
-    return found
+        if i is None:
+            continue
+        name = names[school_id]
+        by_severity[name].counts.setdefault(severity, [0] * len(days))[i] += 1
+        by_category[name].counts.setdefault(category, [0] * len(days))[i] += 1
+    return by_severity, by_category
 
 
 def _failed(
