@@ -23,6 +23,8 @@ DESKTOP = {"width": 1280, "height": 900}
 
 @dataclass
 class Live:
+    """The test app as a browser reaches it (`url`), and the environment its worker runs in."""
+
     app: Flask
     url: str
     env: dict[str, str]
@@ -54,7 +56,7 @@ def sign_in(live: Live, page: Any, email: str = RUIZ_EMAIL, secret: str = TOTP_S
     page.goto(live.url + "/admin/login")
     page.fill("#email", email)
     page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
     page.wait_for_url("**/admin/login/totp")
     forget_last_code(live.app, email)  # each code signs in once; tests sign in more often
     page.fill("#code", current_code(secret))
