@@ -233,6 +233,12 @@ def _viewable(session: Session, user: User, filtered: Select[Any]) -> ColumnElem
     return or_(*found) if found else false()
 
 
+def viewable(session: Session, user: User, filtered: Select[Any]) -> ColumnElement[bool]:
+    """The queue's access filter, for reports over the tips `filtered` selects (the dashboard):
+    a tip the login may not view is neither listed nor counted."""
+    return _viewable(session, user, filtered)
+
+
 def queue_excerpt(vault: Vault, tip: Tip) -> str | None:
     """A few words of a critical, unclosed tip; nothing for any other.
 

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tipline.models import Alert, AuditEvent, Incident, IncidentTip, Tip, User
-from tipline.staff.access import STATUSES, allowed, visible_schools
+from tipline.staff.access import STATUSES, allowed, viewable, visible_schools
 from tipline.triage import SEVERITIES
 
 WINDOWS = (7, 30)
@@ -61,9 +61,12 @@ def build(session: Session, user: User, now: datetime) -> Board:
     schools = visible_schools(session, user)
     names = {school.id: school.name for school in schools}
     since = now - timedelta(days=max(WINDOWS))
+    window = select(Tip).where(Tip.school_id.in_(names), Tip.created_at >= since)
     tips = session.execute(
         select(Tip.id, Tip.school_id, Tip.status, Tip.severity, Tip.created_at).where(
-            Tip.school_id.in_(names), Tip.created_at >= since
+            Tip.school_id.in_(names),
+            Tip.created_at >= since,
+            viewable(session, user, window),  # as in the queue: unseen tips are not counted
         )
     ).all()
     counts = {(sid, days): Counts(name, days) for sid, name in names.items() for days in WINDOWS}

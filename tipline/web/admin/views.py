@@ -11,11 +11,17 @@ from flask import Response, abort, make_response, render_template, request
 from tipline.db import utcnow
 from tipline.extensions import dbsession
 from tipline.platform.services import services
-from tipline.staff import access, casework, livequeue
+from tipline.staff import access, casework, livequeue, trends
 from tipline.staff import breakglass as glass
 from tipline.staff import dashboard as stats
 from tipline.triage import SEVERITIES
-from tipline.web.admin import account, actions, breakglass, login  # noqa: F401 - their routes join the blueprint
+from tipline.web.admin import (  # noqa: F401 - their routes join the blueprint
+    account,
+    actions,
+    breakglass,
+    figures,
+    login,
+)
 from tipline.web.admin.blueprint import QUEUE_CSP, bp, staff_user, tip_or_abort
 from tipline.web.admin.forms import (
     AssignForm,
@@ -152,6 +158,13 @@ def attachment(tip_id: str, attachment_id: str) -> Response:
 
 @bp.get("/dashboard")
 def dashboard() -> str:
-    user = staff_user()
-    board = stats.build(dbsession(), user, utcnow())
-    return render_template("admin/dashboard.html", board=board, severities=SEVERITIES)
+    user, now = staff_user(), utcnow()
+    board = stats.build(dbsession(), user, now)
+    found = trends.trends(dbsession(), user, now)
+    return render_template(
+        "admin/dashboard.html",
+        board=board,
+        severities=SEVERITIES,
+        charts=figures.build_charts(found),
+        figures=found,
+    )
