@@ -140,3 +140,42 @@ def test_a_text_the_model_knows_nothing_of_is_left_to_the_rules(model: LinearMod
     prediction = model.predict("qzxv wkjq")
     assert (prediction.severity, prediction.category) == ("low", "other")
     assert classify("qzxv wkjq") == rules_classify("qzxv wkjq")
+
+
+def _ramble(size: int, seed: int) -> str:
+    """A rambling, harmless message of words mostly never seen before (a long text costs the
+    most when its words are new), about `size` characters."""
+    words = ["so", "anyway", "the", "bus", "was", "late", "and", "my", "cousin", "said", "that"]
+    out: list[str] = []
+    n = 0
+    while sum(map(len, out)) + len(out) < size:
+        out.append(f"{words[n % len(words)]} blorv{seed}x{n}")
+        n += 1
+    return " ".join(out)
+
+
+@pytest.mark.parametrize(
+    ("threat", "category"),
+    [
+        ("anyway he said hes bringing his dads gun to school tomorrow to shoot people", "weapon"),
+        ("y ya me despedi, esta noche me voy a matar con las pastillas de mi mama", "self_harm"),
+    ],
+)
+def test_a_threat_at_the_end_of_a_10_kb_rambling_message_is_still_critical(
+    threat: str, category: str
+) -> None:
+    text = f"{_ramble(10_000, len(threat))}. {threat}"
+    assert len(text) > 10_000
+    verdict = classify(text)
+    assert (verdict.severity, verdict.category) == ("critical", category)
+
+
+def test_warming_the_rules_compiles_every_phrase_once_and_changes_no_verdict() -> None:
+    from tipline.triage.ruleset import RuleSet, _default_raw  # noqa: PLC0415
+
+    fresh = RuleSet(_default_raw())
+    text = "he has a gun in his backpack right now, room 12"
+    before = rules_classify(text, rules=fresh)
+    assert fresh.warm() > 1000
+    assert fresh.warm() == 0
+    assert rules_classify(text, rules=fresh) == before
