@@ -24,8 +24,14 @@ def main() -> None:
     texts = [json.loads(line)["text"] for line in path.read_text("utf-8").splitlines() if line]
 
     start = time.perf_counter()
-    default_rules()
-    print(f"rules loaded and compiled: {(time.perf_counter() - start) * 1000:.0f} ms (once)")
+    rules = default_rules()
+    print(f"rules loaded: {(time.perf_counter() - start) * 1000:.0f} ms (once)")
+    start = time.perf_counter()
+    phrases = rules.warm()
+    print(
+        f"{phrases} phrases compiled: {(time.perf_counter() - start) * 1000:.0f} ms "
+        "(once, as the web and worker processes do when they load the rules)"
+    )
     start = time.perf_counter()
     default_model()
     print(
@@ -50,9 +56,12 @@ def main() -> None:
 
     big = " ".join(texts)
     big = (big * (10_240 // len(big) + 1))[:10_240]
-    start = time.perf_counter()
-    classify(big[::-1])  # words never seen before: nothing cached
-    cold = time.perf_counter() - start
+    cold = []
+    for k in range(ROUNDS):  # words never seen before, different each time: nothing cached
+        text = " ".join(f"{word[::-1]}q{k}" for word in big.split())[:10_240]
+        start = time.perf_counter()
+        classify(text)
+        cold.append(time.perf_counter() - start)
     runs = []
     for _ in range(ROUNDS):
         start = time.perf_counter()
@@ -60,7 +69,9 @@ def main() -> None:
         runs.append(time.perf_counter() - start)
     print(
         f"10 KB message: median {statistics.median(runs) * 1000:.1f} ms, "
-        f"best {min(runs) * 1000:.1f} ms, unseen words {cold * 1000:.1f} ms  (target: <= 20 ms)"
+        f"best {min(runs) * 1000:.1f} ms; of words never seen: median "
+        f"{statistics.median(cold) * 1000:.1f} ms, max {max(cold) * 1000:.1f} ms  "
+        "(target: <= 20 ms)"
     )
 
 

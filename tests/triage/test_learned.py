@@ -51,7 +51,7 @@ def test_the_model_never_lowers_the_rules_verdict(model: LinearModel) -> None:
         norm = ruleset.normalizer.normalize(example.text)
         ruled = classify_normalized(norm, ruleset)
         found = concepts.find(norm.text)
-        prediction = model.predict(norm.text, found)
+        prediction = model.predict(norm.text, found, ruled)
         floor = LEVELS[ruled.severity]
         if floor == LEVELS["critical"] and found.benign and not found.immediate:
             floor = LEVELS["high"]
@@ -140,3 +140,87 @@ def test_a_text_the_model_knows_nothing_of_is_left_to_the_rules(model: LinearMod
     prediction = model.predict("qzxv wkjq")
     assert (prediction.severity, prediction.category) == ("low", "other")
     assert classify("qzxv wkjq") == rules_classify("qzxv wkjq")
+
+
+def _ramble(size: int, seed: int) -> str:
+    """A rambling, harmless message of words mostly never seen before (a long text costs the
+    most when its words are new), about `size` characters."""
+    words = ["so", "anyway", "the", "bus", "was", "late", "and", "my", "cousin", "said", "that"]
+    out: list[str] = []
+    n = 0
+    while sum(map(len, out)) + len(out) < size:
+        out.append(f"{words[n % len(words)]} blorv{seed}x{n}")
+        n += 1
+    return " ".join(out)
+
+
+@pytest.mark.parametrize(
+    ("threat", "category"),
+    [
+        ("anyway he said hes bringing his dads gun to school tomorrow to shoot people", "weapon"),
+        ("y ya me despedi, esta noche me voy a matar con las pastillas de mi mama", "self_harm"),
+    ],
+)
+def test_a_threat_at_the_end_of_a_10_kb_rambling_message_is_still_critical(
+    threat: str, category: str
+) -> None:
+    text = f"{_ramble(10_000, len(threat))}. {threat}"
+    assert len(text) > 10_000
+    verdict = classify(text)
+    assert (verdict.severity, verdict.category) == ("critical", category)
+
+
+def test_warming_the_rules_compiles_every_phrase_once_and_changes_no_verdict() -> None:
+    from tipline.triage.ruleset import RuleSet, _default_raw  # noqa: PLC0415
+
+    fresh = RuleSet(_default_raw())
+    text = "he has a gun in his backpack right now, room 12"
+    before = rules_classify(text, rules=fresh)
+    assert fresh.warm() > 1000
+    assert fresh.warm() == 0
+    assert rules_classify(text, rules=fresh) == before
+
+
+def test_the_model_reads_the_rules_verdict_as_words() -> None:
+    from tipline.triage.learned import with_concepts  # noqa: PLC0415
+
+    ruled = rules_classify("he has a gun in his backpack right now, room 12")
+    words = with_concepts("he has a gun", None, ruled).split()
+    assert {"§rcritical", "§rcweapon", "§idweapon_firearm"} <= set(words)
+    assert with_concepts("hi", None, rules_classify("hi")) == "hi §rlow"
+
+
+def test_the_likeliest_class_being_serious_makes_the_model_say_high_at_least(
+    model: LinearModel,
+) -> None:
+    p = {"critical": 0.05, "high": 0.45, "normal": 0.2, "low": 0.3}
+    assert p["critical"] + p["high"] < model.thresholds["high"]
+    assert model.severity_of(p) == "high"
+
+
+def test_a_harm_to_a_life_rounds_up_however_sure_the_model_is() -> None:
+    text = "im on the bridge. im sorry. tell ms greene thanks for trying"
+    found = default_concepts().find(default_rules().normalizer.normalize(text).text)
+    assert "self_harm" in found.harms
+    sure_harmless = Prediction(
+        "low",
+        "other",
+        {"critical": 0.01, "high": 0.01, "normal": 0.08, "low": 0.9},
+        {"other": 1.0},
+    )
+    assert combine(rules_classify("zzz"), sure_harmless, found).severity == "high"
+
+
+def test_a_benign_frame_does_not_stop_rounding_up_a_harm_to_someone_vulnerable() -> None:
+    text = "the kid in the wheelchair was left alone upstairs in the fire drill, smoke"
+    found = default_concepts().find(default_rules().normalizer.normalize(text).text)
+    assert "fire" in found.harms
+    assert found.benign
+    assert found.vulnerable
+    unsure = Prediction(
+        "low",
+        "other",
+        {"critical": 0.1, "high": 0.1, "normal": 0.3, "low": 0.5},
+        {"other": 1.0},
+    )
+    assert combine(rules_classify("zzz"), unsure, found).severity == "high"

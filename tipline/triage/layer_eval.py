@@ -98,7 +98,7 @@ def predict_rows(
         norm = ruleset.normalizer.normalize(row["text"])
         ruled = classify_normalized(norm, ruleset)
         concepts = default_concepts().find(norm.text)
-        prediction = model.predict(norm.text, concepts)
+        prediction = model.predict(norm.text, concepts, ruled)
         outcomes.append(Outcome(row, ruled, prediction, combine(ruled, prediction, concepts)))
     return outcomes
 

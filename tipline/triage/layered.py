@@ -40,6 +40,10 @@ ABOUT: Final = {
 _HIGH = LEVELS["high"]
 _CRITICAL = LEVELS["critical"]
 UNSURE = 0.1  # p(critical or high) from which an unplaced harm rounds up (chosen on train CV)
+# harms to a life that round up even when the model is sure the tip is harmless: their words
+# ("on the bridge", "not breathing", "se lo llevaron") are rarely idle, and a counselor or an
+# SRO reading one the same day costs little
+ALWAYS_HIGH: Final = frozenset({"self_harm", "overdose", "medical", "abduction"})
 NO_CONCEPTS: Final = Concepts((), immediate=False, vulnerable=False, frame="")
 
 
@@ -67,7 +71,7 @@ def classify(
     if learned is None:
         return ruled
     concepts = default_concepts().find(norm.text)
-    return combine(ruled, learned.predict(norm.text, concepts), concepts)
+    return combine(ruled, learned.predict(norm.text, concepts, ruled), concepts)
 
 
 def combine(ruled: Verdict, prediction: Prediction, concepts: Concepts = NO_CONCEPTS) -> Verdict:
@@ -86,9 +90,9 @@ def combine(ruled: Verdict, prediction: Prediction, concepts: Concepts = NO_CONC
                 f"model: reads like tips about {ABOUT[category]} "
                 f"({prediction.severity} {prediction.confidence:.2f})",
             )
-    if level < _HIGH and concepts.harms and not concepts.benign:
+    if level < _HIGH and concepts.harms and (not concepts.benign or concepts.vulnerable):
         sure = prediction.severity_probs["critical"] + prediction.severity_probs["high"]
-        if sure >= UNSURE:
+        if sure >= UNSURE or not ALWAYS_HIGH.isdisjoint(concepts.harms):
             level = _HIGH
             lines.insert(
                 0,

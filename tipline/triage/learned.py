@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from tipline.triage.concepts import Concepts
 from tipline.triage.features import CONCEPT, grams_of_word, word_grams
+from tipline.triage.verdict import Verdict
 
 __all__ = [
     "MODEL_PATH",
@@ -31,14 +32,16 @@ __all__ = [
     "Prediction",
     "Vectorizer",
     "default_model",
+    "rule_tokens",
     "with_concepts",
 ]
 
 MODEL_PATH = Path(__file__).resolve().parent / "model" / "linear.json.gz"
-FORMAT = 2
+FORMAT = 3  # 3: the rules' verdict is read as words too
 
 _Array = npt.NDArray[np.float64]
 _BREAKS = frozenset({".", ","})
+_SERIOUS = frozenset({"critical", "high"})
 _WORD_CACHE = 1 << 16
 
 
@@ -156,9 +159,12 @@ class LinearModel:
         with gzip.open(path, "rt", encoding="utf-8") as f:
             return cls(json.load(f))
 
-    def predict(self, text: str, concepts: Concepts | None = None) -> Prediction:
-        """Severity and category of a normalized text (`Normalized.text`) and its concepts."""
-        idx, values = self.vectorizer.vector(with_concepts(text, concepts))
+    def predict(
+        self, text: str, concepts: Concepts | None = None, ruled: Verdict | None = None
+    ) -> Prediction:
+        """Severity and category of a normalized text (`Normalized.text`), given its concepts
+        and the rules' verdict on it (both read as extra words, see `with_concepts`)."""
+        idx, values = self.vectorizer.vector(with_concepts(text, concepts, ruled))
         sev = self.severity.probs(idx, values)
         cat = self.category.probs(idx, values)
         if not len(idx):  # nothing it knows: its probabilities would be its priors alone
@@ -168,19 +174,36 @@ class LinearModel:
 
     def severity_of(self, p: dict[str, float], *, urgent: bool = False) -> str:
         """Critical above its threshold (a lower one for an urgent text), high when critical and
-        high together are above theirs, else the likelier of normal and low."""
+        high together are above theirs or one of them is the likeliest class, else the likelier
+        of normal and low."""
         critical = self.thresholds["critical_urgent" if urgent else "critical"]
         if p["critical"] >= critical:
             return "critical"
-        if p["critical"] + p["high"] >= self.thresholds["high"]:
+        likeliest = max(p, key=p.__getitem__)
+        if p["critical"] + p["high"] >= self.thresholds["high"] or likeliest in _SERIOUS:
             return "high"
         return "normal" if p["normal"] >= p["low"] else "low"
 
 
-def with_concepts(text: str, concepts: Concepts | None) -> str:
-    """The text the model reads: the normalized text, then its concept words."""
+def with_concepts(text: str, concepts: Concepts | None, ruled: Verdict | None = None) -> str:
+    """The text the model reads: the normalized text, then its concept words, then the rules'
+    verdict as words ("§rhigh §rcweapon §idweapon_firearm"), so the model learns when a rule
+    is right about a tip and when its wording says more (it still never lowers the rules)."""
     words = concepts.tokens() if concepts is not None else ""
+    if ruled is not None:
+        words = f"{words} {rule_tokens(ruled)}" if words else rule_tokens(ruled)
     return f"{text} {words}" if words else text
+
+
+def rule_tokens(ruled: Verdict) -> str:
+    """The rules' severity, and when a rule matched, their category and the rules' ids."""
+    if not ruled.spans:
+        return f"{CONCEPT}r{ruled.severity}"
+    ids = sorted({span.rule.replace(".", "_") for span in ruled.spans})
+    return " ".join(
+        [f"{CONCEPT}r{ruled.severity}", f"{CONCEPT}rc{ruled.category}"]
+        + [f"{CONCEPT}id{rule_id}" for rule_id in ids]
+    )
 
 
 def _known(grams: Counter[str], vocab: dict[str, int]) -> tuple[list[int], list[int]]:

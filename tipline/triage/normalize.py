@@ -115,16 +115,16 @@ class Normalizer:
         return result
 
     def _fold(self, folded: str, *, use_aliases: bool) -> str:
+        collapsed = _REPEATS.sub(r"\1", folded)
         if use_aliases:
-            early = self.aliases.get(_REPEATS.sub(r"\1", folded))
+            early = self.aliases.get(collapsed)
             if early is not None:
                 return early
-        has_letter = any(c.isalpha() for c in folded)
-        if not has_letter:
+        if not any(map(str.isalpha, folded)):
             return folded.strip("$@!|") or folded
-        if not _UNIT_LIKE.fullmatch(folded) and any(c in _LEET_CHARS for c in folded):
-            folded = folded.translate(_LEET)
-        folded = _REPEATS.sub(r"\1", folded)
+        if not _LEET_CHARS.isdisjoint(folded) and not _UNIT_LIKE.fullmatch(folded):
+            collapsed = _REPEATS.sub(r"\1", folded.translate(_LEET))
+        folded = collapsed
         if use_aliases:
             return self.aliases.get(folded, folded)
         return folded
@@ -210,6 +210,8 @@ class _Tokens:
 
 
 def _strip_accents(text: str) -> str:
+    if text.isascii():  # most words: no accents to strip, and casefold is lower
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 

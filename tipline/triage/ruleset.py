@@ -33,6 +33,7 @@ __all__ = ["RuleSet", "default_rules", "load_rules"]
 
 _MAX_GAP = 12
 _CACHE_LIMIT = 20_000
+_NOTHING: tuple[tuple[Any, ...], dict[str, tuple[Any, ...]]] = ((), {})  # no phrase starts here
 _SLOT = re.compile(r"\[[^\]]*\]|\([^)]*\)|[^\s\[\]()]+")
 _BAD_PATTERN_TEXT = re.compile(r"(?<!\\)([a-z])\1|(?<!\\)[A-Z]|[^\x00-\x7f]")
 
@@ -61,6 +62,13 @@ class _Phrase:
         self.source = source
         self.second = second  # the next word must be one of these (None: not checked)
         self.match: Callable[[str, int], re.Match[str] | None] = self._compile_and_match
+
+    def compile(self) -> bool:
+        """Compile the regex now, if it is not yet; whether it was compiled by this call."""
+        if getattr(self.match, "__self__", None) is not self:
+            return False
+        self.match = re.compile(self.source).match
+        return True
 
     def _compile_and_match(self, text: str, pos: int) -> re.Match[str] | None:
         self.match = re.compile(self.source).match  # later calls go straight to the regex
@@ -146,6 +154,16 @@ class RuleSet:
                 kept.append(hit)
         return kept
 
+    def warm(self) -> int:
+        """Compile every phrase now rather than on its first use; returns how many were
+        compiled. A compile costs about a millisecond, so a long text full of words that start
+        phrases never used before would otherwise pay for all of them at once; a long-running
+        process can call this once, off the path of a tip."""
+        phrases = {
+            id(p): p for index in (self._exact, self._prefix) for ps in index.values() for p in ps
+        }
+        return sum(phrase.compile() for phrase in phrases.values())
+
     def _candidates(self, word: str) -> tuple[tuple[_Phrase, ...], dict[str, tuple[_Phrase, ...]]]:
         """Phrases that may start at `word`: those checked anywhere, and those keyed by the
         word that must follow (cached: tips repeat the same words)."""
@@ -153,21 +171,33 @@ class RuleSet:
         if cached is not None:
             return cached
         found = list(self._exact.get("#" if word.isdigit() else word, ()))
+        prefix = self._prefix
         for k in self._prefix_lengths:
-            if len(word) >= k:
-                found.extend(self._prefix.get(word[:k], ()))
-        by_next: dict[str, list[_Phrase]] = {}
-        for phrase in found:
-            for nxt in phrase.second or ():
-                by_next.setdefault(nxt, []).append(phrase)
-        result = (
-            tuple(p for p in found if p.second is None),
-            {k: tuple(v) for k, v in by_next.items()},
-        )
+            if len(word) < k:
+                break
+            more = prefix.get(word[:k])
+            if more:
+                found.extend(more)
+        # most words start no phrase: they share one empty answer
+        result = self._index(found) if found else _NOTHING
         if len(self._cache) > _CACHE_LIMIT:
             self._cache.clear()
         self._cache[word] = result
         return result
+
+    @staticmethod
+    def _index(
+        found: list[_Phrase],
+    ) -> tuple[tuple[_Phrase, ...], dict[str, tuple[_Phrase, ...]]]:
+        """Phrases checked anywhere, and phrases keyed by the word that must follow."""
+        by_next: dict[str, list[_Phrase]] = {}
+        for phrase in found:
+            for nxt in phrase.second or ():
+                by_next.setdefault(nxt, []).append(phrase)
+        return (
+            tuple(p for p in found if p.second is None),
+            {k: tuple(v) for k, v in by_next.items()},
+        )
 
     def _norm_words(self, words: set[str]) -> list[str]:
         return [self.normalizer.word(w, use_aliases=False) for w in words]
