@@ -5,6 +5,7 @@ db of the bench's own, Twilio faked on loopback (nothing here pages anyone but t
 Staff sign in through the real forms (password, then TOTP) and measure, with one client at a time:
   - the queue page (`/admin/`, default filter, and filtered by severity and by school),
   - a tip's page (`/admin/tips/<id>`, random tips),
+  - the dashboard (`/admin/dashboard`: the charts, drawn server-side, over every school),
   - search in the decrypted text of the filtered tips (`/admin/?q=...`, when the app has it),
 then 10 signed-in staff keep the queue open (each polls `/admin/queue/live` every 3 s with its
 ETag, as the page's script does) while signed Twilio webhooks arrive at 5 a second: their p99.
@@ -286,6 +287,7 @@ def main() -> None:
                 ],
             )
             tips = measure(reader, [f"/admin/tips/{rng.choice(ids)}" for _ in range(args.samples)])
+            dashboard = measure(reader, ["/admin/dashboard"] * max(5, args.samples // 5))
             probe_ms, probe = reader.timed("/admin/?status=all&q=gun")
             search: list[float] = []
             if 'name="q"' in probe.text:
@@ -309,6 +311,7 @@ def main() -> None:
     print(line("queue page /admin/ (active)", queue))
     print(line("queue page, critical, all statuses, pages 1-5", filtered))
     print(line("tip page /admin/tips/<id>", tips))
+    print(line("dashboard /admin/dashboard (charts over every school)", dashboard))
     if search:
         print(line("search ?q=<word> over all statuses", search))
     else:
