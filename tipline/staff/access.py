@@ -53,7 +53,11 @@ class NotPermitted(TiplineError):
 
 def actor(user: User) -> str:
     """The audit actor for a staff login: its id, never an email or an IP."""
-    return f"user:{user.id}"
+    return actor_of(user.id)
+
+
+def actor_of(user_id: int) -> str:
+    return f"user:{user_id}"
 
 
 def sees(user: User, school_id: int) -> bool:
@@ -207,6 +211,11 @@ def queue(
         for tip in tips[:PAGE_SIZE]
     ]
     return QueuePage(rows, flt.page, len(tips) > PAGE_SIZE)
+
+
+def viewable_tips(session: Session, user: User, filtered: Select[Any]) -> ColumnElement[bool]:
+    """A condition on `Tip` that holds for the tips this login may view among `filtered`."""
+    return _viewable(session, user, filtered)
 
 
 def _viewable(session: Session, user: User, filtered: Select[Any]) -> ColumnElement[bool]:

@@ -14,7 +14,7 @@ from tipline.platform.services import services
 from tipline.staff import access, casework, livequeue
 from tipline.staff import dashboard as stats
 from tipline.triage import SEVERITIES
-from tipline.web.admin import account, actions, login  # noqa: F401 - their routes join the blueprint
+from tipline.web.admin import account, actions, auditpage, login  # noqa: F401 - their routes join the blueprint
 from tipline.web.admin.blueprint import QUEUE_CSP, bp, staff_user, tip_or_abort
 from tipline.web.admin.forms import (
     AssignForm,
