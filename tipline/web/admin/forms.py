@@ -86,3 +86,10 @@ class ReclassifyForm(FlaskForm):  # type: ignore[misc]
     severity = SelectField("Severity", choices=list(SEVERITIES))
     category = SelectField("Category", choices=list(CATEGORIES))
     submit = SubmitField("Reclassify")
+
+
+class IncidentTipForm(FlaskForm):  # type: ignore[misc]
+    """Move a tip of the incident's school into the incident, by its code."""
+
+    code = StringField("Tip code", validators=[DataRequired(), Length(max=16)])
+    submit = SubmitField("Move into this incident")

@@ -11,10 +11,16 @@ from flask import Response, abort, make_response, render_template, request
 from tipline.db import utcnow
 from tipline.extensions import dbsession
 from tipline.platform.services import services
-from tipline.staff import access, casework, livequeue
+from tipline.staff import access, casework, incidentpage, livequeue
 from tipline.staff import dashboard as stats
 from tipline.triage import SEVERITIES
-from tipline.web.admin import account, actions, auditpage, login  # noqa: F401 - their routes join the blueprint
+from tipline.web.admin import (  # noqa: F401 - their routes join the blueprint
+    account,
+    actions,
+    auditpage,
+    incidents,
+    login,
+)
 from tipline.web.admin.blueprint import QUEUE_CSP, bp, staff_user, tip_or_abort
 from tipline.web.admin.forms import (
     AssignForm,
@@ -113,7 +119,12 @@ def tip(tip_id: str) -> str:
     if may("acknowledge") and user.staff_id is not None and case.alert_open:
         forms["ack"] = PostForm(formdata=None)
     return render_template(
-        "admin/tip.html", case=case, forms=forms, now=utcnow(), download=may("download")
+        "admin/tip.html",
+        case=case,
+        forms=forms,
+        now=utcnow(),
+        download=may("download"),
+        incident_id=incidentpage.incident_id_of(session, record),
     )
 
 
