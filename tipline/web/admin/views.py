@@ -13,7 +13,8 @@ from tipline.extensions import dbsession
 from tipline.platform.services import services
 from tipline.staff import access, casework, incidentpage, livequeue
 from tipline.staff import dashboard as stats
-from tipline.triage import SEVERITIES
+from tipline.staff.queuesearch import SEARCH_CAP
+from tipline.triage import CATEGORIES, SEVERITIES
 from tipline.web.admin import (  # noqa: F401 - their routes join the blueprint
     account,
     actions,
@@ -66,6 +67,8 @@ def queue() -> Response:
             schools=access.visible_schools(dbsession(), user),
             severities=SEVERITIES,
             statuses=access.STATUS_FILTERS,
+            categories=CATEGORIES,
+            search_cap=SEARCH_CAP,
         )
     )
     response.headers["Content-Security-Policy"] = QUEUE_CSP
@@ -82,7 +85,14 @@ def queue_live() -> Response:
     if live.etag in request.if_none_match:
         response = Response(status=304)
     else:
-        body = render_template("admin/_live_queue.html", live=live, page=live.page, flt=flt)
+        body = render_template(
+            "admin/_live_queue.html",
+            live=live,
+            page=live.page,
+            flt=flt,
+            args=livequeue.query_args(flt),
+            search_cap=SEARCH_CAP,
+        )
         response = Response(body, mimetype="text/html")
     response.set_etag(live.etag)
     return response
