@@ -93,3 +93,14 @@ class IncidentTipForm(FlaskForm):  # type: ignore[misc]
 
     code = StringField("Tip code", validators=[DataRequired(), Length(max=16)])
     submit = SubmitField("Move into this incident")
+
+
+class OverrideForm(FlaskForm):  # type: ignore[misc]
+    """Someone covers a duty at a school for a while (times in the school's time zone)."""
+
+    school = HiddenField(validators=[DataRequired(), Length(max=63)])
+    duty = StringField("Duty", validators=[DataRequired(), Length(max=16)])
+    staff = StringField("Staff", validators=[DataRequired(), Length(max=64)])
+    start = StringField("From", validators=[DataRequired(), Length(max=32)])
+    end = StringField("Until", validators=[DataRequired(), Length(max=32)])
+    submit = SubmitField("Set cover")
