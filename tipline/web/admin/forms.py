@@ -104,3 +104,12 @@ class OverrideForm(FlaskForm):  # type: ignore[misc]
     start = StringField("From", validators=[DataRequired(), Length(max=32)])
     end = StringField("Until", validators=[DataRequired(), Length(max=32)])
     submit = SubmitField("Set cover")
+
+
+class NewLoginForm(FlaskForm):  # type: ignore[misc]
+    """A new staff login; its schools come as repeated `schools` fields (checkboxes)."""
+
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+    role = StringField("Role", validators=[DataRequired(), Length(max=16)])
+    staff = StringField("Staff entry", validators=[Optional(), Length(max=64)])
+    submit = SubmitField("Create login")

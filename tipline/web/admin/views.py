@@ -21,6 +21,7 @@ from tipline.web.admin import (  # noqa: F401 - their routes join the blueprint
     auditpage,
     incidents,
     login,
+    logins,
     oncall,
 )
 from tipline.web.admin.blueprint import QUEUE_CSP, bp, staff_user, tip_or_abort
