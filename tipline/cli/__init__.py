@@ -20,6 +20,7 @@ COMMANDS = {
     "reset-second-factor": "tipline.cli.admin:reset_second_factor",
     "rotate-key": "tipline.cli.admin:rotate_key",
     "purge": "tipline.cli.admin:purge",
+    "audit": "tipline.cli.audit_cmd:audit",
     "serve": "tipline.cli.run:serve",
     "worker": "tipline.cli.run:worker",
     "dev": "tipline.cli.run:dev",

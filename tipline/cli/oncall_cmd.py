@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session
 
 from tipline.cli.assemble import app_context
 from tipline.db import utcnow
-from tipline.district import cache
+from tipline.district import cache, cover
 from tipline.district.config import ROLES
 from tipline.district.oncall import describe_on_duty
 from tipline.extensions import dbsession
-from tipline.models import OnCallOverride, School, Staff
+from tipline.models import School
 
 
 class _SchoolOrCommand(click.Group):
@@ -90,25 +90,21 @@ def set_override(
         found = session.scalars(select(School).where(School.slug == school, School.active)).first()
         if found is None:
             raise click.BadParameter(f"unknown school {school!r}", param_hint="SCHOOL")
-        member = session.scalars(select(Staff).where(Staff.key == staff, Staff.active)).first()
-        if member is None:
-            raise click.BadParameter(f"unknown staff id {staff!r}", param_hint="STAFF")
-        if found not in member.schools:
-            raise click.BadParameter(f"{staff} does not work at {school}", param_hint="STAFF")
         begins, ends = _when(start, found.timezone), _when(end, found.timezone)
-        if ends <= begins:
-            raise click.BadParameter("must be after --from", param_hint="--until")
         who = created_by or f"cli:{getpass.getuser()}"
-        session.add(
-            OnCallOverride(
-                school_id=found.id,
-                staff_id=member.id,
+        try:
+            row = cover.add_override(
+                session,
+                school=school,
                 duty=duty,
+                staff=staff,
                 start=begins,
                 end=ends,
-                created_by=who[:80],
+                created_by=who,
             )
-        )
+        except cover.CoverError as exc:
+            raise click.BadParameter(str(exc)) from None
+        member = row.staff
         session.commit()
         zone = ZoneInfo(found.timezone)
         click.echo(

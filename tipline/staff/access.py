@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, false, or_, select
@@ -24,6 +24,7 @@ from tipline.models import (
     Alert,
     Attachment,
     AuditEvent,
+    IncidentTip,
     Note,
     OutboundMessage,
     School,
@@ -32,6 +33,7 @@ from tipline.models import (
     Tip,
     User,
 )
+from tipline.staff import queuesearch
 from tipline.triage import CATEGORIES, SEVERITIES
 from tipline.vault import audit
 from tipline.vault.keyring import Vault
@@ -53,7 +55,11 @@ class NotPermitted(TiplineError):
 
 def actor(user: User) -> str:
     """The audit actor for a staff login: its id, never an email or an IP."""
-    return f"user:{user.id}"
+    return actor_of(user.id)
+
+
+def actor_of(user_id: int) -> str:
+    return f"user:{user_id}"
 
 
 def sees(user: User, school_id: int) -> bool:
@@ -129,12 +135,19 @@ class QueueFilter:
     severity: str = ""
     school: str = ""
     page: int = 1
+    category: str = ""
+    mine: bool = False  # assigned to the login asking
+    since: date | None = None  # received on or after this day (UTC)
+    until: date | None = None  # received on or before this day (UTC)
+    incident: str = ""
+    q: str = ""  # search in the decrypted text of the tips the other filters select
 
     @classmethod
     def parse(cls, args: dict[str, str]) -> QueueFilter:
         """Unknown values fall back to the default instead of failing the page."""
         status = args.get("status", "active")
         severity = args.get("severity", "")
+        category = args.get("category", "")
         try:
             page = max(1, min(int(args.get("page", "1")), 10_000))
         except ValueError:
@@ -144,6 +157,12 @@ class QueueFilter:
             severity=severity if severity in SEVERITIES else "",
             school=args.get("school", "")[:63],
             page=page,
+            category=category if category in CATEGORIES else "",
+            mine=args.get("mine", "") in ("1", "on", "true"),
+            since=queuesearch.day(args.get("from", "")),
+            until=queuesearch.day(args.get("to", "")),
+            incident=args.get("incident", "").strip()[:32],
+            q=" ".join(args.get("q", "").split())[: queuesearch.MAX_TERM],
         )
 
 
@@ -158,6 +177,7 @@ class QueueRow:
     created_at: datetime
     message_count: int
     excerpt: str | None
+    incident_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -165,6 +185,7 @@ class QueuePage:
     rows: list[QueueRow]
     page: int
     has_next: bool
+    search: queuesearch.SearchInfo | None = None
 
 
 SEVERITY_RANK = case(
@@ -189,9 +210,29 @@ def queue(
         query = query.where(Tip.severity == flt.severity)
     if flt.school:
         query = query.join(School, School.id == Tip.school_id).where(School.slug == flt.school)
+    query = queuesearch.narrow(
+        session,
+        user,
+        query,
+        category=flt.category,
+        mine=flt.mine,
+        since=flt.since,
+        until=flt.until,
+        incident=flt.incident,
+    )
     query = query.where(_viewable(session, user, query))
     query = query.order_by(SEVERITY_RANK, Tip.created_at.desc(), Tip.id)
+    searched = None
+    if flt.q:
+        query, searched = queuesearch.search(session, vault, query, flt.q)
     tips = list(session.scalars(query.offset((flt.page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)))
+    incidents = dict(
+        session.execute(
+            select(IncidentTip.tip_id, IncidentTip.incident_id).where(
+                IncidentTip.tip_id.in_([tip.id for tip in tips])
+            )
+        ).all()
+    )
     rows = [
         QueueRow(
             id=tip.id,
@@ -203,10 +244,16 @@ def queue(
             created_at=tip.created_at,
             message_count=tip.message_count,
             excerpt=queue_excerpt(vault, tip) if excerpts else None,
+            incident_id=incidents.get(tip.id),
         )
         for tip in tips[:PAGE_SIZE]
     ]
-    return QueuePage(rows, flt.page, len(tips) > PAGE_SIZE)
+    return QueuePage(rows, flt.page, len(tips) > PAGE_SIZE, searched)
+
+
+def viewable_tips(session: Session, user: User, filtered: Select[Any]) -> ColumnElement[bool]:
+    """A condition on `Tip` that holds for the tips this login may view among `filtered`."""
+    return _viewable(session, user, filtered)
 
 
 def _viewable(session: Session, user: User, filtered: Select[Any]) -> ColumnElement[bool]:

@@ -18,7 +18,7 @@ from tipline.staff import access
 from tipline.vault.keyring import Vault
 
 # Part of every tag: bump it when the fragment's markup changes, so open queues fetch it again.
-VERSION = "1"
+VERSION = "2"
 # The alarm: critical tips nobody has moved on from "new", whatever the page's filters show.
 ALARM = access.QueueFilter(status="new", severity="critical")
 
@@ -48,6 +48,7 @@ def tag(flt: access.QueueFilter, *pages: access.QueuePage) -> str:
     updates those itself)."""
     digest = hashlib.sha256(VERSION.encode())
     digest.update(json.dumps([flt.status, flt.severity, flt.school, flt.page]).encode())
+    digest.update(json.dumps(query_args(flt), sort_keys=True).encode())
     for page in pages:
         rows = [
             [
@@ -60,10 +61,13 @@ def tag(flt: access.QueueFilter, *pages: access.QueuePage) -> str:
                 row.created_at.isoformat(),
                 row.message_count,
                 row.excerpt,
+                row.incident_id,
             ]
             for row in page.rows
         ]
-        digest.update(json.dumps([page.page, page.has_next, rows]).encode())
+        found = page.search
+        searched = [found.decrypted, found.capped, found.matched] if found else None
+        digest.update(json.dumps([page.page, page.has_next, rows, searched]).encode())
     return digest.hexdigest()[:32]
 
 
@@ -76,6 +80,18 @@ def query_args(flt: access.QueueFilter) -> dict[str, str | int]:
         args["severity"] = flt.severity
     if flt.school:
         args["school"] = flt.school
+    if flt.category:
+        args["category"] = flt.category
+    if flt.mine:
+        args["mine"] = "1"
+    if flt.since:
+        args["from"] = flt.since.isoformat()
+    if flt.until:
+        args["to"] = flt.until.isoformat()
+    if flt.incident:
+        args["incident"] = flt.incident
+    if flt.q:
+        args["q"] = flt.q
     if flt.page != 1:
         args["page"] = flt.page
     return args

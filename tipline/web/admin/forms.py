@@ -97,3 +97,30 @@ class RevealForm(FlaskForm):  # type: ignore[misc]
         validators=[DataRequired(), Length(min=MIN_REASON, max=MAX_REASON)],
     )
     submit = SubmitField("Ask to reveal the number")
+
+
+class IncidentTipForm(FlaskForm):  # type: ignore[misc]
+    """Move a tip of the incident's school into the incident, by its code."""
+
+    code = StringField("Tip code", validators=[DataRequired(), Length(max=16)])
+    submit = SubmitField("Move into this incident")
+
+
+class OverrideForm(FlaskForm):  # type: ignore[misc]
+    """Someone covers a duty at a school for a while (times in the school's time zone)."""
+
+    school = HiddenField(validators=[DataRequired(), Length(max=63)])
+    duty = StringField("Duty", validators=[DataRequired(), Length(max=16)])
+    staff = StringField("Staff", validators=[DataRequired(), Length(max=64)])
+    start = StringField("From", validators=[DataRequired(), Length(max=32)])
+    end = StringField("Until", validators=[DataRequired(), Length(max=32)])
+    submit = SubmitField("Set cover")
+
+
+class NewLoginForm(FlaskForm):  # type: ignore[misc]
+    """A new staff login; its schools come as repeated `schools` fields (checkboxes)."""
+
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+    role = StringField("Role", validators=[DataRequired(), Length(max=16)])
+    staff = StringField("Staff entry", validators=[Optional(), Length(max=64)])
+    submit = SubmitField("Create login")

@@ -11,16 +11,21 @@ from flask import Response, abort, make_response, render_template, request
 from tipline.db import utcnow
 from tipline.extensions import dbsession
 from tipline.platform.services import services
-from tipline.staff import access, casework, livequeue, trends
+from tipline.staff import access, casework, incidentpage, livequeue, trends
 from tipline.staff import breakglass as glass
 from tipline.staff import dashboard as stats
-from tipline.triage import SEVERITIES
+from tipline.staff.queuesearch import SEARCH_CAP
+from tipline.triage import CATEGORIES, SEVERITIES
 from tipline.web.admin import (  # noqa: F401 - their routes join the blueprint
     account,
     actions,
+    auditpage,
     breakglass,
     figures,
+    incidents,
     login,
+    logins,
+    oncall,
 )
 from tipline.web.admin.blueprint import QUEUE_CSP, bp, staff_user, tip_or_abort
 from tipline.web.admin.forms import (
@@ -68,6 +73,8 @@ def queue() -> Response:
             schools=access.visible_schools(dbsession(), user),
             severities=SEVERITIES,
             statuses=access.STATUS_FILTERS,
+            categories=CATEGORIES,
+            search_cap=SEARCH_CAP,
         )
     )
     response.headers["Content-Security-Policy"] = QUEUE_CSP
@@ -84,7 +91,14 @@ def queue_live() -> Response:
     if live.etag in request.if_none_match:
         response = Response(status=304)
     else:
-        body = render_template("admin/_live_queue.html", live=live, page=live.page, flt=flt)
+        body = render_template(
+            "admin/_live_queue.html",
+            live=live,
+            page=live.page,
+            flt=flt,
+            args=livequeue.query_args(flt),
+            search_cap=SEARCH_CAP,
+        )
         response = Response(body, mimetype="text/html")
     response.set_etag(live.etag)
     return response
@@ -133,6 +147,7 @@ def tip(tip_id: str) -> str:
         download=may("download"),
         reveals=reveals,
         reveal_reason=lambda r: glass.reason(services().vault, r),
+        incident_id=incidentpage.incident_id_of(session, record),
     )
 
 
