@@ -17,10 +17,19 @@ from tipline.models.ops import TRIAGE_SETTING, Setting, WorkerLease
 from tipline.models.outbox import OutboundMessage
 from tipline.models.school import Policy, School, Shift, Staff, staff_schools
 from tipline.models.signin import RecoveryCode, SigninAddress, StaffSession
-from tipline.models.tip import FORGOTTEN_AT_TWILIO, Attachment, InboundSid, Message, Tip, Tipster
+from tipline.models.tip import (
+    CHECKING,
+    FORGOTTEN_AT_TWILIO,
+    Attachment,
+    InboundSid,
+    Message,
+    Tip,
+    Tipster,
+)
 from tipline.models.user import User, user_schools
 
 __all__ = [
+    "CHECKING",
     "FORGOTTEN_AT_TWILIO",
     "TRIAGE_SETTING",
     "Alert",
