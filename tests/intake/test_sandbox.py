@@ -170,7 +170,7 @@ def test_bomb_and_armed_pdf_are_handled_without_stalling_intake(
 def test_a_check_that_needs_more_memory_than_allowed_is_refused_and_the_worker_goes_on(
     app: Flask,
 ) -> None:
-    app.config[SANDBOX_LIMITS] = sandbox.Limits(memory=160 * MiB)
+    app.config[SANDBOX_LIMITS] = sandbox.Limits(memory=160 * MiB, wall=120)  # a busy machine
     big = gradient_png(7000)  # 49 megapixels: allowed, but 147 MB decoded, twice while turned
     student = app.test_client()
     for upload in ((big, "big.png", "image/png"), (small_png(), "small.png", "image/png")):
