@@ -9,6 +9,7 @@ Prints: texts and posts accepted and lost (accepted but not in the database; mus
 webhook p50/p99, time from the first text to the first page, SMS per staff member, how long
 the queues took to drain after the last request, and peak RSS of the web and worker processes.
 Not a test. Run: python bench/load.py [--texts 2000 --seconds 60 --phones 500 --web 200]
+[--threads N: gunicorn threads per web worker, default 1 as `tipline serve`]
 PostgreSQL from TIPLINE_BENCH_DATABASE_URL (default postgres@127.0.0.1).
 """
 
@@ -232,6 +233,7 @@ def main() -> None:  # noqa: PLR0915 - one scenario, top to bottom
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--phones", type=int, default=500)
     parser.add_argument("--web", type=int, default=200, help="web form posts")
+    parser.add_argument("--threads", type=int, default=1, help="`tipline serve --threads`")
     parser.add_argument("--drain-timeout", type=float, default=300.0)
     args = parser.parse_args()
 
@@ -263,7 +265,8 @@ def main() -> None:  # noqa: PLR0915 - one scenario, top to bottom
             tipline = [sys.executable, "-m", "tipline"]
             log = (workdir / "processes.log").open("wb")
             for cmd in (
-                [*tipline, "serve", "--port", str(port), "--workers", "2"],
+                [*tipline, "serve", "--port", str(port), "--workers", "2"]
+                + ["--threads", str(args.threads)],
                 [*tipline, "worker"],
                 [*tipline, "worker"],
             ):
@@ -330,7 +333,8 @@ def main() -> None:  # noqa: PLR0915 - one scenario, top to bottom
     mib = 1024 * 1024
     print(
         f"load: {args.texts} texts in {args.seconds:.0f} s from {args.phones} phones, "
-        f"{args.web} web posts; 1 gunicorn (2 workers), 2 tipline workers (+ media workers)"
+        f"{args.web} web posts; gunicorn 2 workers x {args.threads} threads, "
+        "2 tipline workers (+ their media workers)"
     )
     print(
         f"texts: accepted {load.texts_ok}, refused {dict(load.texts_failed) or 0}, "
