@@ -17,3 +17,4 @@ bench:
 	.venv/bin/python bench/triage.py
 	.venv/bin/python bench/intake.py
 	.venv/bin/python bench/alerting.py
+	.venv/bin/python bench/load.py

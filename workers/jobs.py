@@ -15,7 +15,7 @@ from tipline.intake import media
 from tipline.outbox import messages, sending
 from tipline.outbox.notifier import Notifier
 from tipline.platform import queueing
-from tipline.platform.services import DEFAULT_QUEUE, Services, services
+from tipline.platform.services import MEDIA_QUEUE, Services, services
 from tipline.staff import breakglass
 from workers.context import job_context
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NOTIFIER = "tipline.notifier"
+SANDBOX_LIMITS = "TIPLINE_SANDBOX_LIMITS"  # app.config: a sandbox.Limits, for tests
 MEDIA_RETRY_SLACK = timedelta(seconds=1)
 
 
@@ -128,7 +129,8 @@ def deliver(app: Flask, outbound_id: str) -> str:
 
 
 def fetch_media(attachment_id: str) -> str:
-    """Download an MMS attachment from Twilio and seal it. Idempotent: only `pending` ones.
+    """Download an MMS attachment from Twilio (or take a web upload), clean it in the sandbox
+    and seal it. Idempotent: only `pending` (or `checking`) ones. Runs on the media queue.
 
     After Twilio trouble (5xx, 429, a timeout) the attachment stays pending with a growing
     wait recorded by `media`; this job schedules its own next run for then, so the retry does
@@ -137,7 +139,8 @@ def fetch_media(attachment_id: str) -> str:
 
     with job_context() as app:
         svc = services(app)
-        status = media.fetch_and_store(dbsession(), svc, attachment_id)
+        limits = app.config.get(SANDBOX_LIMITS)  # tests tighten them; else sandbox.Limits()
+        status = media.process(dbsession(), svc, attachment_id, limits=limits)
         when = media.retry_at(svc, attachment_id) if status == "pending" else None
         if when is not None:
             _schedule_media_retry(svc, attachment_id, when)
@@ -161,7 +164,7 @@ def _schedule_media_retry(svc: Services, attachment_id: str, when: datetime) -> 
     # wait) replaces it, and a running job never overwrites its own id.
     queueing.attempt(
         svc,
-        lambda: svc.queue(DEFAULT_QUEUE).enqueue_at(
+        lambda: svc.queue(MEDIA_QUEUE).enqueue_at(
             when,
             fetch_media,
             attachment_id,

@@ -12,7 +12,7 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 import psycopg
@@ -30,10 +30,16 @@ from tipline.intake import firsttext
 from tipline.models import WorkerLease
 from tipline.outbox import erase, messages
 from tipline.platform import lease, queueing, sweeper
-from tipline.platform.services import QUEUE_NAMES, Services, services
+from tipline.platform.services import (
+    MEDIA_QUEUE,
+    PAGER_QUEUES,
+    QUEUE_NAMES,
+    Services,
+    services,
+)
 from tipline.triage import classify
 from tipline.vault import retention
-from workers import jobs
+from workers import jobs, mediaproc
 from workers.allowlist import JobWorker
 
 log = logging.getLogger(__name__)
@@ -390,66 +396,123 @@ def warm_up(app: Flask) -> None:
     jobs.notifier(app)
 
 
-def run_worker(app: Flask, burst: bool = False) -> bool:
+def run_worker(
+    app: Flask, burst: bool = False, media: str = "process", log_format: str = "json"
+) -> bool:
     """Run the worker in this process; returns when stopped (or drained, with burst).
 
     rq's work loop returns (or raises) when Redis goes away; it is started again every
     RETRY_REDIS seconds while the sweeper thread carries on. SIGTERM and SIGINT stop it in
     either state: rq handles them while its loop runs, this function between attempts.
+
+    `media`: "process" (the default) starts the media worker as a child process
+    (`workers.mediaproc`) and takes only the pager's queues here; "off" takes no media jobs
+    (another host runs them); "only" is the media worker itself. A burst run with "process"
+    takes every queue itself, alerts first.
     """
+    if media == "only":
+        return _run_media(app, burst)
     svc = services(app)
     sweep = Sweeper(app)
     stop = threading.Event()
-    on_signal = stop_handler(stop)
-
-    def _handle_signals() -> None:
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(signum, on_signal)
-
-    _handle_signals()
+    handle_signals = _signal_setup(stop)
+    handle_signals()
     warm_up(app)
     sweep.start()
     dispatcher = Dispatcher(app)
+    child = None
     if not burst:
         dispatcher.start()
-    worked = False
+        if media == "process":
+            child = mediaproc.MediaProcess(mediaproc.command(log_format))
+            child.start()
+    names = QUEUE_NAMES if burst and media == "process" else PAGER_QUEUES
+
+    def before() -> None:
+        if burst:
+            dispatch_pending(svc)  # what intake handed off so far is part of the work
+            dispatch_marked(app)
+
     try:
-        while not stop.is_set():
-            worker = None
-            try:
-                queues = [svc.queue(name) for name in QUEUE_NAMES]
-                if burst:
-                    dispatch_pending(svc)  # what intake handed off so far is part of the work
-                    dispatch_marked(app)
-                with app.app_context():
-                    worker = _Worker(
-                        queues, connection=svc.redis, maintenance_interval=MAINTENANCE_INTERVAL
-                    )
-                    worker.stop_event = stop
-                    worked = (
-                        bool(worker.work(burst=burst, with_scheduler=True, logging_level="INFO"))
-                        or worked
-                    )
-            except StopRequested:  # a signal between rq's loop and our handlers
-                return worked
-            except (RedisError, OSError) as e:
-                log.warning(
-                    "rq unavailable (%s); the sweeper carries on, retrying in %.0fs",
-                    type(e).__name__,
-                    RETRY_REDIS,
-                )
-            if burst or stop.is_set() or (worker is not None and _asked_to_stop(worker)):
-                return worked
-            _handle_signals()  # rq's handlers went with its loop
-            stop.wait(RETRY_REDIS)
-        return worked
+        return _rq_loop(app, names, stop, burst, handle_signals, before)
     finally:
+        if child is not None:
+            child.stop()
         sweep.stopping.set()
         dispatcher.stopping.set()
         sweep.join(timeout=10)
         if dispatcher.is_alive():
             dispatcher.join(timeout=Dispatcher.WAIT + 5)
-        notifier = app.extensions.get("tipline.notifier")
-        if notifier is not None:
-            notifier.close()
+        _close_notifier(app)
+
+
+def _run_media(app: Flask, burst: bool) -> bool:
+    """The media worker: rq on the media queue alone; no sweeper, dispatcher or warm-up (the
+    pager worker that started it has those)."""
+    stop = threading.Event()
+    handle_signals = _signal_setup(stop)
+    handle_signals()
+    watch = mediaproc.ParentWatch.from_env()
+    if watch is not None:
+        watch.start()
+    try:
+        return _rq_loop(app, (MEDIA_QUEUE,), stop, burst, handle_signals, lambda: None)
+    finally:
+        _close_notifier(app)
+
+
+def _signal_setup(stop: threading.Event) -> Callable[[], None]:
+    on_signal = stop_handler(stop)
+
+    def handle_signals() -> None:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, on_signal)
+
+    return handle_signals
+
+
+def _rq_loop(
+    app: Flask,
+    names: Sequence[str],
+    stop: threading.Event,
+    burst: bool,
+    handle_signals: Callable[[], None],
+    before: Callable[[], None],
+) -> bool:
+    """rq's work loop on `names` (in priority order), started again while Redis is away."""
+    svc = services(app)
+    worked = False
+    while not stop.is_set():
+        worker = None
+        try:
+            queues = [svc.queue(name) for name in names]
+            before()
+            with app.app_context():
+                worker = _Worker(
+                    queues, connection=svc.redis, maintenance_interval=MAINTENANCE_INTERVAL
+                )
+                worker.stop_event = stop
+                worked = (
+                    bool(worker.work(burst=burst, with_scheduler=True, logging_level="INFO"))
+                    or worked
+                )
+        except StopRequested:  # a signal between rq's loop and our handlers
+            return worked
+        except (RedisError, OSError) as e:
+            log.warning(
+                "rq unavailable (%s); the sweeper carries on, retrying in %.0fs",
+                type(e).__name__,
+                RETRY_REDIS,
+            )
+        if burst or stop.is_set() or (worker is not None and _asked_to_stop(worker)):
+            return worked
+        handle_signals()  # rq's handlers went with its loop
+        stop.wait(RETRY_REDIS)
+    return worked
+
+
+def _close_notifier(app: Flask) -> None:
+    notifier = app.extensions.get("tipline.notifier")
+    if notifier is not None:
+        notifier.close()

@@ -30,7 +30,7 @@ from tipline.extensions import db
 from tipline.intake import media
 from tipline.models import Attachment
 from tipline.outbox import notifier
-from tipline.platform.services import DEFAULT_QUEUE, Services, services
+from tipline.platform.services import MEDIA_QUEUE, Services, services
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ def test_webhook_only_records_a_pending_sealed_attachment_and_queues_the_fetch(
     assert (att.status, content) == ("pending", None)
     assert att._source is not None
     assert url.encode() not in att._source
-    assert f"media-{att_id}" in services(twilio_app).queue(DEFAULT_QUEUE).get_job_ids()
+    assert f"media-{att_id}" in services(twilio_app).queue(MEDIA_QUEUE).get_job_ids()
 
 
 def test_mms_attachment_is_stored_sealed_after_the_worker_runs(

@@ -19,15 +19,24 @@ from sqlalchemy import select, text
 
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN
 from tests.support.fakes import FakeTwilio, start_fake_twilio
-from tests.support.media import MEDIA_PATH, PNG, attachment, fetch, run_worker, send_mms
+from tests.support.media import (
+    MEDIA_PATH,
+    PNG,
+    attachment,
+    attachment_state,
+    fetch,
+    run_media_worker,
+    run_worker,
+    send_mms,
+)
 from tests.support.web import Page, post_tip, tip_count
 from tipline.db import utcnow
 from tipline.extensions import db
 from tipline.intake import imageclean, media, pdfclean
-from tipline.models import Attachment
+from tipline.models import Attachment, AuditEvent
 from tipline.outbox import notifier
 from tipline.platform import sweeper
-from tipline.platform.services import DEFAULT_QUEUE, services
+from tipline.platform.services import MEDIA_QUEUE, services
 
 # Markers a camera would write: each must be gone from what is stored.
 PHONE = "TIPLINE-PHONE-MODEL"
@@ -125,7 +134,10 @@ def assert_clean_and_upright(data: bytes, fmt: str) -> None:
 
 
 def stored_content(app: Flask) -> tuple[Attachment, bytes]:
-    """The one attachment, decrypted back through the vault."""
+    """The one attachment once the media worker has checked it, decrypted back through the
+    vault."""
+    assert attachment_state(app) == "checking"  # the request only sealed it as it came
+    run_media_worker(app)
     with app.app_context():
         att = db.session.scalars(select(Attachment)).one()
         content = services(app).vault.get_bytes(att, "content")
@@ -208,6 +220,27 @@ def test_web_pdf_is_stored_as_its_pages_without_its_author(app: Flask, client: F
     assert comment["/Contents"] == "they meet at the bleachers"  # what the page shows stays
 
 
+def refused_after_the_check(app: Flask, client: FlaskClient, upload: tuple[bytes, str, str]) -> str:
+    """Post a tip with `upload`: the tip is taken at once, the file refused by the sandbox
+    afterwards and its raw bytes shredded. The reason recorded."""
+    resp = post_tip(client, "see attached", attachment=upload)
+    assert resp.status_code == 200
+    page = Page(resp.get_data(as_text=True))
+    assert page.text("receipt-code")  # the tip never waits for its file
+    assert "Traceback" not in page.html
+    assert tip_count(app) == 1
+    assert attachment_state(app) == "checking"
+    run_media_worker(app)
+    with app.app_context():
+        att = db.session.scalars(select(Attachment)).one()
+        assert (att.status, att._content, att.data_key_id) == ("rejected", None, None)
+        [event] = db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "attachment.rejected")
+        ).all()
+        assert event.detail["attachment_id"] == att.id
+        return str(event.detail["reason"])
+
+
 @pytest.mark.parametrize(
     "data",
     [b"%PDF-1.4\n% no objects at all\n%%EOF\n", b"%PDF-1.7\n" + b"\x00" * 200],
@@ -216,40 +249,39 @@ def test_web_pdf_is_stored_as_its_pages_without_its_author(app: Flask, client: F
 def test_web_pdf_that_does_not_parse_is_refused(
     app: Flask, client: FlaskClient, data: bytes
 ) -> None:
-    resp = post_tip(client, "see attached", attachment=(data, "a.pdf", "application/pdf"))
-    assert resp.status_code == 200  # the form again, saying what it takes
-    assert "PDF" in Page(resp.get_data(as_text=True)).text("attachment-error")
-    assert tip_count(app) == 0
+    assert refused_after_the_check(app, client, (data, "a.pdf", "application/pdf")) == "type"
 
 
 @pytest.mark.parametrize(
-    ("content", "expected"),
+    "content",
     [
-        (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"MZ\x90\x00" * 64, "JPEG, PNG, GIF, WebP or HEIC"),
-        (b"\x89PNG\r\n\x1a\n" + b"<html><script>alert(1)</script>", "JPEG, PNG, GIF, WebP or HEIC"),
-        (photo("JPEG")[:300], "JPEG, PNG, GIF, WebP or HEIC"),  # cut off in the middle
-        (b"\x89PNG\r\n\x1a\n", "JPEG, PNG, GIF, WebP or HEIC"),
+        b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"MZ\x90\x00" * 64,
+        b"\x89PNG\r\n\x1a\n" + b"<html><script>alert(1)</script>",
+        photo("JPEG")[:300],  # cut off in the middle
+        b"\x89PNG\r\n\x1a\n",
     ],
     ids=["garbage-after-jpeg-magic", "html-after-png-magic", "truncated-jpeg", "png-magic-only"],
 )
-def test_web_file_posing_as_an_image_is_a_form_error(
-    app: Flask, client: FlaskClient, content: bytes, expected: str
+def test_web_file_posing_as_an_image_is_refused_by_the_sandbox(
+    app: Flask, client: FlaskClient, content: bytes
 ) -> None:
-    resp = post_tip(client, "see attached", attachment=(content, "photo.jpg", "image/jpeg"))
+    assert refused_after_the_check(app, client, (content, "photo.jpg", "image/jpeg")) == "type"
+
+
+def test_web_file_that_is_no_image_by_its_first_bytes_is_a_form_error(
+    app: Flask, client: FlaskClient
+) -> None:
+    resp = post_tip(client, "see attached", attachment=(b"MZ\x90\x00" * 64, "a.jpg", "image/jpeg"))
     assert resp.status_code == 200
     page = Page(resp.get_data(as_text=True))
-    assert expected in page.text("attachment-error")
-    assert "Traceback" not in page.html
+    assert "JPEG, PNG, GIF, WebP or HEIC" in page.text("attachment-error")
     assert tip_count(app) == 0
 
 
-def test_web_decompression_bomb_is_a_form_error(app: Flask, client: FlaskClient) -> None:
+def test_web_decompression_bomb_is_refused_by_the_sandbox(app: Flask, client: FlaskClient) -> None:
     bomb = bomb_png(8000)  # 64 megapixels in a few kilobytes
     assert len(bomb) < 64 * 1024
-    resp = post_tip(client, "see attached", attachment=(bomb, "big.png", "image/png"))
-    assert resp.status_code == 200
-    assert "too large" in Page(resp.get_data(as_text=True)).text("attachment-error")
-    assert tip_count(app) == 0
+    assert refused_after_the_check(app, client, (bomb, "big.png", "image/png")) == "size"
 
 
 # -- MMS fetched by the worker ----------------------------------------------------------------
@@ -317,7 +349,7 @@ def test_mms_posing_as_an_image_is_rejected_without_a_crash(
     run_worker(twilio_app)
     att, content = attachment(twilio_app, att_id)
     assert (att.status, content) == ("rejected", None)
-    assert services(twilio_app).queue(DEFAULT_QUEUE).failed_job_registry.count == 0
+    assert services(twilio_app).queue(MEDIA_QUEUE).failed_job_registry.count == 0
     # Of no use to anyone: Twilio is asked to forget it like stored media.
     assert [r.path for r in fake_twilio.deletes()] == [MEDIA_PATH]
 
@@ -469,7 +501,7 @@ def test_worker_schedules_the_retry_instead_of_requeueing_at_once(
     run_worker(twilio_app)
     assert attachment(twilio_app, att_id)[0].status == "pending"
     assert len(fake_twilio.requests) == 1
-    queue = services(twilio_app).queue(DEFAULT_QUEUE)
+    queue = services(twilio_app).queue(MEDIA_QUEUE)
     assert queue.get_job_ids() == []  # nothing waits to run right away
     [job_id] = queue.scheduled_job_registry.get_job_ids()
     assert job_id.startswith(f"media-{att_id}-")
@@ -485,7 +517,7 @@ def test_a_final_error_still_fails_at_once(twilio_app: Flask, fake_twilio: FakeT
     run_worker(twilio_app)
     assert attachment(twilio_app, att_id)[0].status == "failed"
     assert media.retry_at(services(twilio_app), att_id) is None
-    assert services(twilio_app).queue(DEFAULT_QUEUE).scheduled_job_registry.count == 0
+    assert services(twilio_app).queue(MEDIA_QUEUE).scheduled_job_registry.count == 0
 
 
 # -- the stripping itself ---------------------------------------------------------------------

@@ -24,6 +24,7 @@ from pypdf.generic import (
 )
 from sqlalchemy import select
 
+from tests.support.media import attachment_state, run_media_worker
 from tests.support.web import Page, post_tip
 from tipline.extensions import db
 from tipline.intake import pdfclean
@@ -221,8 +222,11 @@ def test_a_web_pdf_is_stored_without_actions_javascript_forms_or_files(
     resp = post_tip(client, "see attached", attachment=(armed_pdf(), "a.pdf", "application/pdf"))
     assert resp.status_code == 200
     assert Page(resp.get_data(as_text=True)).text("receipt-code")
+    assert attachment_state(app) == "checking"  # the request only sealed it as it came
+    run_media_worker(app)  # the sandbox cleans it
     with app.app_context():
         att = db.session.scalars(select(Attachment)).one()
+        assert att.status == "stored"
         content = services(app).vault.get_bytes(att, "content")
     assert content is not None
     for marker in MARKERS.values():

@@ -13,7 +13,7 @@ from tests.conftest import ACCOUNT_SID, post_signed, sms_params
 from tipline.extensions import db
 from tipline.intake import media
 from tipline.models import Attachment
-from tipline.platform.services import QUEUE_NAMES, Services, services
+from tipline.platform.services import MEDIA_QUEUE, QUEUE_NAMES, Services, services
 from workers.allowlist import JobWorker
 
 
@@ -55,6 +55,23 @@ def run_worker(app: Flask) -> None:
     svc = services(app)
     with app.app_context():
         JobWorker([svc.queue(n) for n in QUEUE_NAMES], connection=svc.redis).work(burst=True)
+
+
+def run_media_worker(app: Flask) -> None:
+    """The media worker's queue alone, until empty: web uploads checked in the sandbox."""
+    svc = services(app)
+    with app.app_context():
+        JobWorker([svc.queue(MEDIA_QUEUE)], connection=svc.redis).work(burst=True)
+
+
+def attachment_state(app: Flask, att_id: str | None = None) -> str:
+    """The status of the one attachment (or `att_id`)."""
+    with app.app_context():
+        if att_id is None:
+            att_id = db.session.scalars(select(Attachment.id)).one()
+        status = db.session.scalar(select(Attachment.status).where(Attachment.id == att_id))
+        assert status is not None
+        return status
 
 
 def fetch(app: Flask, att_id: str, svc: Services | None = None, **kw: Any) -> str:

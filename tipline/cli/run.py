@@ -8,6 +8,7 @@ from tipline.cli.assemble import build_app
 from tipline.cli.devmode import run_dev
 from tipline.cli.webserver import run_gunicorn
 from tipline.platform.logs import use_json_logs
+from workers.mediaproc import MODES as MEDIA_MODES
 from workers.runner import run_worker
 
 # `tipline dev` asks for text: its console-mode SMS lines are meant to be read as they are.
@@ -36,13 +37,21 @@ def serve(host: str, port: int, workers: int, threads: int, log_format: str) -> 
 
 @click.command()
 @click.option("--burst", is_flag=True, help="process what is queued, then exit")
+@click.option(
+    "--media",
+    type=click.Choice(MEDIA_MODES),
+    default="process",
+    show_default=True,
+    help="attachments: process = a media worker process of its own, started and watched by "
+    "this one; off = none here (run `--media only` elsewhere); only = be that media worker",
+)
 @LOG_FORMAT
-def worker(burst: bool, log_format: str) -> None:
+def worker(burst: bool, media: str, log_format: str) -> None:
     """rq worker with the scheduler and the sweeper: alerts, escalations, housekeeping."""
 
     if log_format == "json":
         use_json_logs()
-    run_worker(build_app(), burst=burst)
+    run_worker(build_app(), burst=burst, media=media, log_format=log_format)
 
 
 @click.command()

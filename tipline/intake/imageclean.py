@@ -72,8 +72,8 @@ def strip(data: bytes, content_type: str) -> tuple[bytes, str]:
                 raise ImageRejected("size")
             frames = _frames(img, fmt)
             frames[0].save(out, format=out_fmt, **_options(img, fmt, frames, data))
-    except ImageRejected:
-        raise
+    except (ImageRejected, MemoryError):
+        raise  # out of memory is the sandbox's to report, not "not an image"
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageRejected("size") from None
     except Exception:  # hostile bytes make Pillow raise many types; each means "not an image"

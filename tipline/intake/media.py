@@ -1,4 +1,9 @@
-"""MMS attachments: the worker fetches, checks, strips, seals, then deletes them at Twilio.
+"""Attachments in the media worker: MMS media fetched from Twilio, web uploads sealed as they
+came; both cleaned by the sandbox, sealed, and (MMS) deleted at Twilio.
+
+Runs on the media queue (`MEDIA_QUEUE`), in a process that sends no pages: the decoding itself
+runs in a child process with hard limits (`tipline.intake.sandbox`). A file the sandbox refuses
+is recorded as rejected with its reason, and what was kept of it is shredded.
 
 The sealed media URL is kept until Twilio has forgotten the media (or the URL was never
 Twilio's): a delete that fails is tried again, backing off, by the same job the sweeper
@@ -12,12 +17,12 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from redis.exceptions import RedisError
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from tipline.db import utcnow
-from tipline.intake import web
-from tipline.models import FORGOTTEN_AT_TWILIO, Attachment
+from tipline.intake import filetypes, sandbox
+from tipline.models import CHECKING, FORGOTTEN_AT_TWILIO, Attachment, DataKey
 from tipline.outbox import notifier
 from tipline.platform.services import Services
 from tipline.vault import audit
@@ -25,7 +30,7 @@ from tipline.vault.crypto import CryptoError
 
 log = logging.getLogger(__name__)
 
-MAX_BYTES = web.MAX_ATTACHMENT  # the web form's limit
+MAX_BYTES = filetypes.MAX_ATTACHMENT  # the web form's limit
 GIVE_UP_AFTER = timedelta(hours=24)  # Twilio down longer than this: stop retrying, say so
 # After a transient failure Twilio is asked again only after a growing wait (30 s, 1 min, 2 min,
 # ... 15 min), however often the job runs meanwhile: the sweeper re-enqueues every pending
@@ -38,13 +43,31 @@ _DELETE_KEY = "tipline:media-delete-retry:"  # the same, for the delete at Twili
 
 def sniff(data: bytes) -> str | None:
     """The accepted type the bytes really are (never the type anyone declared); else None."""
-    return web.sniff(data)
+    return filetypes.sniff(data)
+
+
+def process(
+    session: Session,
+    services: Services,
+    attachment_id: str,
+    now: datetime | None = None,
+    limits: sandbox.Limits | None = None,
+) -> str:
+    """The media job's work: check a web upload (`check_upload`), or fetch an MMS's media."""
+    status = session.scalar(select(Attachment.status).where(Attachment.id == attachment_id))
+    if status == CHECKING:
+        return check_upload(session, services, attachment_id, limits)
+    return fetch_and_store(session, services, attachment_id, now, limits)
 
 
 def fetch_and_store(
-    session: Session, services: Services, attachment_id: str, now: datetime | None = None
+    session: Session,
+    services: Services,
+    attachment_id: str,
+    now: datetime | None = None,
+    limits: sandbox.Limits | None = None,
 ) -> str:
-    """Download a pending attachment from Twilio, seal it, and return its status.
+    """Download a pending attachment from Twilio, clean and seal it, and return its status.
 
     Idempotent: only a `pending` attachment is fetched, and the result is written under a row
     lock after a second look, so a duplicate job or a sweeper re-enqueue changes nothing.
@@ -70,7 +93,36 @@ def fetch_and_store(
     not_before = retry_at(services, attachment_id)
     if not_before is not None and now < not_before:
         return "pending"  # backing off after Twilio trouble
-    return _fetch(session, services, attachment_id, url, age, now)
+    return _fetch(session, services, attachment_id, url, age, now, limits)
+
+
+def check_upload(
+    session: Session,
+    services: Services,
+    attachment_id: str,
+    limits: sandbox.Limits | None = None,
+) -> str:
+    """Clean a web upload in the sandbox: stored under a new data key, or rejected.
+
+    Idempotent: only a `checking` attachment is read, and the result is written under a row
+    lock after a second look. Either way the key the raw upload was sealed under is shredded,
+    so its metadata (or whatever made the sandbox refuse it) is gone for good.
+    """
+    att = session.get(Attachment, attachment_id)
+    if att is None or att.status != CHECKING:
+        return att.status if att is not None else "missing"
+    try:
+        raw = services.vault.get_bytes(att, "content") or b""
+    except CryptoError:
+        return _finish(session, attachment_id, "unavailable", "shredded", expect=CHECKING)
+    session.rollback()  # no transaction stays open while the sandbox works
+    try:
+        cleaned = sandbox.clean(raw, limits)
+    except sandbox.Refused as e:
+        return _finish(session, attachment_id, "rejected", e.reason, expect=CHECKING)
+    finally:
+        del raw
+    return _seal_clean(session, services, attachment_id, cleaned, expect=CHECKING, rekey=True)
 
 
 def _fetch(
@@ -80,6 +132,7 @@ def _fetch(
     url: str,
     age: timedelta,
     now: datetime,
+    limits: sandbox.Limits | None = None,
 ) -> str:
     """Download, store, then delete at Twilio; or record the wait before the next try."""
     media = _download(session, services, attachment_id, url, age)
@@ -89,7 +142,7 @@ def _fetch(
     _forget(services, attachment_id)
     if isinstance(media, str):
         return media
-    status = _store(session, services, attachment_id, media.data)
+    status = _store(session, services, attachment_id, media.data, limits)
     if status in FORGOTTEN_AT_TWILIO:  # kept here, or of no use to anyone: Twilio forgets it
         _delete_at_twilio(session, services, attachment_id, url, now)
     return status
@@ -190,26 +243,58 @@ def _source_kept(session: Session, attachment_id: str) -> bool:
     return bool(kept)
 
 
-def _store(session: Session, services: Services, attachment_id: str, data: bytes) -> str:
-    """Seal accepted bytes under the attachment's own key, if nobody did it meanwhile."""
+def _store(
+    session: Session,
+    services: Services,
+    attachment_id: str,
+    data: bytes,
+    limits: sandbox.Limits | None = None,
+) -> str:
+    """Clean downloaded bytes in the sandbox and seal them, if nobody did it meanwhile."""
     try:
-        # The web form's checks, before the row lock: decoding a large photo takes a moment.
-        # GPS, phone model and time in EXIF/XMP must never be sealed with the picture, nor an
-        # author with a PDF (a HEIC becomes a JPEG and is stored under that type).
-        data, content_type = web.prepare_attachment(data)
-    except web.AttachmentRejected as e:
+        # Before the row lock: decoding a large photo takes a moment. GPS, phone model and
+        # time in EXIF/XMP must never be sealed with the picture, nor an author with a PDF
+        # (a HEIC becomes a JPEG and is stored under that type).
+        cleaned = sandbox.clean(data, limits)
+    except sandbox.Refused as e:
         return _finish(session, attachment_id, "rejected", e.reason)
+    return _seal_clean(session, services, attachment_id, cleaned, expect="pending", rekey=False)
+
+
+def _seal_clean(
+    session: Session,
+    services: Services,
+    attachment_id: str,
+    cleaned: sandbox.Cleaned,
+    *,
+    expect: str,
+    rekey: bool,
+) -> str:
+    """Seal the sandbox's clean file; with `rekey`, under a new data key, the old one shredded."""
     att = _lock(session, attachment_id)
-    if att is None or att.status != "pending":
+    if att is None or att.status != expect:
         session.rollback()
         return att.status if att is not None else "missing"
-    att.content_type = content_type
-    att.size = len(data)
-    services.vault.put(att, "content", data)
-    att.status = "stored"  # the URL stays until Twilio has forgotten the media
-    audit.record(session, "system", "attachment.stored", att.tip_id, content_type=content_type)
+    old_key = att.data_key_id if rekey else None
+    if rekey:
+        att.data_key = services.vault.new_data_key()
+    att.content_type = cleaned.content_type
+    att.size = len(cleaned.data)
+    services.vault.put(att, "content", cleaned.data)
+    att.status = "stored"  # an MMS's URL stays until Twilio has forgotten the media
+    audit.record(
+        session,
+        "system",
+        "attachment.stored",
+        att.tip_id,
+        attachment_id=att.id,
+        content_type=cleaned.content_type,
+    )
+    session.flush()
+    if old_key is not None:
+        session.execute(delete(DataKey).where(DataKey.id == old_key))
     session.commit()
-    log.info("attachment %s stored (%s, %d bytes)", attachment_id, content_type, len(data))
+    log.info("attachment %s stored (%s, %d bytes)", attachment_id, cleaned.content_type, att.size)
     return "stored"
 
 
@@ -242,14 +327,29 @@ def _lock(session: Session, attachment_id: str) -> Attachment | None:
     ).first()
 
 
-def _finish(session: Session, attachment_id: str, status: str, reason: str) -> str:
-    """Record a final status other than stored; the sweeper stops re-enqueueing it."""
+def _finish(
+    session: Session, attachment_id: str, status: str, reason: str, expect: str = "pending"
+) -> str:
+    """Record a final status other than stored; the sweeper stops re-enqueueing it.
+
+    A web upload's raw bytes (`expect` CHECKING) are shredded with their data key: refused
+    means nobody ever opens them.
+    """
     att = _lock(session, attachment_id)
-    if att is None or att.status != "pending":
+    if att is None or att.status != expect:
         session.rollback()
         return att.status if att is not None else "missing"
     att.status = status
-    audit.record(session, "system", f"attachment.{status}", att.tip_id, reason=reason)
+    shred = att.data_key_id if expect == CHECKING else None
+    if shred is not None:
+        att._content = None
+        att.data_key = None
+    audit.record(
+        session, "system", f"attachment.{status}", att.tip_id, attachment_id=att.id, reason=reason
+    )
+    session.flush()
+    if shred is not None:
+        session.execute(delete(DataKey).where(DataKey.id == shred))
     session.commit()
     log.info("attachment %s %s (%s)", attachment_id, status, reason)
     return status

@@ -88,8 +88,8 @@ def strip(data: bytes) -> bytes:
         _deactivate(writer.root_object, set())
         out = io.BytesIO()
         writer.write(out)
-    except PdfRejected:
-        raise
+    except (PdfRejected, MemoryError):
+        raise  # out of memory is the sandbox's to report, not "not a PDF"
     except Exception:  # hostile bytes make pypdf raise many types; each means "not a PDF"
         raise PdfRejected("type") from None
     return out.getvalue()

@@ -14,9 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tipline.db import new_id
-from tipline.intake import imageclean, pdfclean, receipts, records
+from tipline.intake import receipts, records
+from tipline.intake.filetypes import MAX_ATTACHMENT, refusal, sniff
 from tipline.intake.records import IntakeError
-from tipline.models import Attachment, Message, School, Tip, Tipster
+from tipline.models import CHECKING, Attachment, Message, School, Tip, Tipster
 from tipline.platform.ratelimit import FailureLimiter, Limits
 from tipline.platform.services import Services
 from tipline.triage import RuleSet, classify
@@ -24,18 +25,13 @@ from tipline.triage.verdict import LEVELS
 from tipline.vault import audit, passwords
 from tipline.vault.keyring import Vault
 
-MAX_ATTACHMENT = 5 * 1024 * 1024
-# Sniffed from the first bytes, never from the name or the declared type a browser sends:
-# a renamed executable must not reach staff as "an image".
-_MAGIC: tuple[tuple[bytes, str], ...] = (
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"GIF87a", "image/gif"),
-    (b"GIF89a", "image/gif"),
-    (b"%PDF-", "application/pdf"),
-)
-# HEIF brands (ISO/IEC 23008-12) phones use for photos, after the box header "....ftyp".
-_HEIC_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
+__all__ = [
+    "MAX_ATTACHMENT",  # the upload limit and the sniffing live in `filetypes`; views read them here
+    "AttachmentRejected",
+    "EmptyTip",
+    "sniff",
+    "submit_web_tip",
+]
 
 
 class EmptyTip(IntakeError):
@@ -57,6 +53,7 @@ class WebReceipt:
     tip: Tip
     code: str  # formatted in groups, as shown
     passphrase: str
+    attachment_id: str | None = None  # being checked: enqueue it after the commit
 
 
 @dataclass(frozen=True)
@@ -65,42 +62,17 @@ class FollowupResult:
     escalated: bool  # the new text raised the tip's severity: route it again after commit
 
 
-def sniff(data: bytes) -> str | None:
-    """The content type the bytes really are, among the accepted ones; None otherwise."""
-    for magic, content_type in _MAGIC:
-        if data.startswith(magic):
-            return content_type
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    if len(data) >= 12 and data[4:8] == b"ftyp" and data[8:12] in _HEIC_BRANDS:
-        return "image/heic"
-    return None
-
-
 def check_attachment(data: bytes) -> str:
-    """The sniffed content type of an acceptable attachment; raises AttachmentRejected."""
-    if len(data) > MAX_ATTACHMENT:
-        raise AttachmentRejected("size")
-    content_type = sniff(data)
-    if content_type is None:
-        raise AttachmentRejected("type")
-    return content_type
+    """The sniffed content type of an acceptable attachment; raises AttachmentRejected.
 
-
-def prepare_attachment(data: bytes) -> tuple[bytes, str]:
-    """The file as it is stored (an image or PDF without its metadata) and the type of it.
-
-    The type is the sniffed one, except for a converted picture (a HEIC is stored as a JPEG).
-    Raises AttachmentRejected: a file that sniffs as an image but does not decode as one is
-    refused like any other wrong type, and a decompression bomb like a file over the limit.
+    Only what the first bytes and the length say: decoding is the sandbox's, in the worker
+    (`tipline.intake.sandbox`), never in the request.
     """
-    content_type = check_attachment(data)
-    try:
-        if content_type == "application/pdf":
-            return pdfclean.strip(data), content_type
-        return imageclean.strip(data, content_type)
-    except (imageclean.ImageRejected, pdfclean.PdfRejected) as e:
-        raise AttachmentRejected(e.reason) from None
+    reason = refusal(data)
+    content_type = sniff(data)
+    if reason is not None or content_type is None:
+        raise AttachmentRejected(reason or "type")
+    return content_type
 
 
 def submit_web_tip(
@@ -118,8 +90,9 @@ def submit_web_tip(
     clean = records.clean_text(text)
     if not clean.strip():
         raise EmptyTip("the tip is empty")
-    # Before anything is written: EXIF GPS, phone model and time never reach the database.
-    prepared = prepare_attachment(attachment) if attachment is not None else None
+    # Before anything is written, and cheap: the length and the first bytes. The file is
+    # decoded (and its EXIF GPS, phone model and time dropped) by the sandbox in the worker.
+    content_type = check_attachment(attachment) if attachment is not None else None
     code = receipts.new_code()
     passphrase = receipts.new_passphrase()
     # The code is only a keyed hash (a stolen database cannot be searched for a code without
@@ -144,12 +117,18 @@ def submit_web_tip(
         tipster=tipster,
         now=now,
     )
-    if prepared is not None:
-        store_attachment(session, vault, tip, *prepared, now=now)
-    return WebReceipt(tip=tip, code=receipts.format_code(code), passphrase=passphrase)
+    att = None
+    if attachment is not None and content_type is not None:
+        att = store_upload(session, vault, tip, attachment, content_type, now=now)
+    return WebReceipt(
+        tip=tip,
+        code=receipts.format_code(code),
+        passphrase=passphrase,
+        attachment_id=att.id if att is not None else None,
+    )
 
 
-def store_attachment(
+def store_upload(
     session: Session,
     vault: Vault,
     tip: Tip,
@@ -157,22 +136,27 @@ def store_attachment(
     content_type: str,
     *,
     now: datetime,
-    message_id: str | None = None,
 ) -> Attachment:
-    """Seal an accepted file under a data key of its own, so it can be shredded alone."""
+    """Seal an upload as it came, "checking", under a data key of its own; the caller commits.
+
+    Staff cannot download it until the sandbox has cleaned it (`media.check_upload`), which
+    seals the clean file under a new key and shreds this one: the raw bytes, with whatever
+    metadata they carry, are then unreadable even in old database pages.
+    """
     att = Attachment(
         id=new_id(),
         tip_id=tip.id,
-        message_id=message_id,
         content_type=content_type,
         size=len(data),
-        status="stored",
+        status=CHECKING,
         data_key=vault.new_data_key(),
         created_at=now,
     )
     vault.put(att, "content", data)
     session.add(att)
-    audit.record(session, "student", "attachment.stored", tip.id, content_type=content_type)
+    audit.record(
+        session, "student", "attachment.received", tip.id, attachment_id=att.id, size=len(data)
+    )
     return att
 
 

@@ -18,10 +18,19 @@ from tipline.models.outbox import OutboundMessage
 from tipline.models.reveal import REVEAL_STATUSES, Reveal
 from tipline.models.school import Policy, School, Shift, Staff, staff_schools
 from tipline.models.signin import RecoveryCode, SigninAddress, StaffSession
-from tipline.models.tip import FORGOTTEN_AT_TWILIO, Attachment, InboundSid, Message, Tip, Tipster
+from tipline.models.tip import (
+    CHECKING,
+    FORGOTTEN_AT_TWILIO,
+    Attachment,
+    InboundSid,
+    Message,
+    Tip,
+    Tipster,
+)
 from tipline.models.user import User, user_schools
 
 __all__ = [
+    "CHECKING",
     "FORGOTTEN_AT_TWILIO",
     "REVEAL_STATUSES",
     "TRIAGE_SETTING",

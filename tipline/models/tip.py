@@ -95,6 +95,8 @@ class Message(Base):
 
 
 FORGOTTEN_AT_TWILIO = frozenset({"stored", "rejected"})  # final here: Twilio is asked to forget
+# A web upload sealed as it came, waiting for the sandbox; never downloadable in this state.
+CHECKING = "checking"
 
 
 class Attachment(Base):
@@ -107,7 +109,9 @@ class Attachment(Base):
     message_id: Mapped[str | None] = mapped_column(ForeignKey("message.id", ondelete="CASCADE"))
     content_type: Mapped[str] = mapped_column(String(100))
     size: Mapped[int | None] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|stored|rejected
+    status: Mapped[str] = mapped_column(
+        String(16), default="pending"
+    )  # pending|checking|stored|rejected|…
     data_key_id: Mapped[str | None] = mapped_column(ForeignKey("data_key.id", ondelete=SHRED))
     _content: Mapped[bytes | None] = mapped_column("content", LargeBinary)
     _source: Mapped[bytes | None] = mapped_column("source", LargeBinary)  # sealed media URL

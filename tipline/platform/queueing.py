@@ -26,7 +26,7 @@ from tipline.db import utcnow
 from tipline.models import Tip
 from tipline.platform.services import (
     ALERTS_QUEUE,
-    DEFAULT_QUEUE,
+    MEDIA_QUEUE,
     SERIALIZER,
     JobKind,
     Services,
@@ -123,10 +123,11 @@ def enqueue_route_tip(svc: Services, tip_id: str, code: str = "") -> bool:
 
 
 def enqueue_fetch_media(svc: Services, attachment_id: str) -> bool:
-    """Queue the worker's download of an MMS attachment from Twilio."""
+    """Queue the media worker's download of an MMS attachment from Twilio, or its check of a
+    web upload; False (and a log line) when Redis is down: the sweeper enqueues it later."""
     return attempt(
         svc,
-        lambda: svc.queue(DEFAULT_QUEUE).enqueue(
+        lambda: svc.queue(MEDIA_QUEUE).enqueue(
             svc.job(JobKind.FETCH_MEDIA),
             attachment_id,
             job_id=f"media-{attachment_id}",

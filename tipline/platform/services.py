@@ -35,7 +35,11 @@ RULES_TTL = 5.0  # seconds before a process looks for new district triage words
 REDIS_REST = 5.0  # seconds optional Redis calls are skipped after one failed (see redis_resting)
 ALERTS_QUEUE = "alerts"
 DEFAULT_QUEUE = "default"
-QUEUE_NAMES = (ALERTS_QUEUE, DEFAULT_QUEUE)
+# Attachments: the MMS download and the sandbox's check. Its own queue, taken by a process of
+# its own (`tipline worker` starts one), so a slow file never delays a page.
+MEDIA_QUEUE = "media"
+PAGER_QUEUES = (ALERTS_QUEUE, DEFAULT_QUEUE)  # the worker that sends pages, alerts first
+QUEUE_NAMES = (*PAGER_QUEUES, MEDIA_QUEUE)  # every queue, in the order a lone worker takes them
 # Jobs travel as JSON, never pickles: unpickling what is in Redis would run whatever it names.
 SERIALIZER = JSONSerializer
 
@@ -50,7 +54,7 @@ class JobKind(StrEnum):
     ROUTE_TIP = "route_tip"  # (tip_id,)
     ESCALATE = "escalate"  # (alert_id, token)
     SEND = "send"  # (outbound_id,)
-    FETCH_MEDIA = "fetch_media"  # (attachment_id,)
+    FETCH_MEDIA = "fetch_media"  # (attachment_id,): an MMS download or a web upload's check
     REVEAL_NUMBER = "reveal_number"  # (reveal_id,): break-glass, decrypted in the worker only
 
 
@@ -164,6 +168,8 @@ def services(app: Flask | None = None) -> Services:
 
 
 __all__ = [
+    "MEDIA_QUEUE",
+    "PAGER_QUEUES",
     "QUEUE_NAMES",
     "SERIALIZER",
     "Engine",

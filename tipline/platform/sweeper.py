@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from tipline.models import FORGOTTEN_AT_TWILIO, Attachment, WorkerLease
+from tipline.models import CHECKING, FORGOTTEN_AT_TWILIO, Attachment, WorkerLease
 from tipline.platform import lease, queueing
 from tipline.vault import audit
 
@@ -56,13 +56,14 @@ def sweep_once(
     for tip_id, code in queueing.unrouted(session, quiet_since=now - GRACE):
         if enqueue_tip(tip_id, code):
             result.tips.append(code)
-    # Downloads still owed, and deletes at Twilio that failed (the media URL is kept until
-    # Twilio has forgotten the media): the same job does either.
+    # Downloads and web uploads' checks still owed (their job lost with Redis), and deletes
+    # at Twilio that failed (the media URL is kept until Twilio has forgotten the media): the
+    # same job does each.
     pending_media = session.scalars(
         select(Attachment.id)
         .where(
             or_(
-                Attachment.status == "pending",
+                Attachment.status.in_(("pending", CHECKING)),
                 and_(Attachment.status.in_(FORGOTTEN_AT_TWILIO), Attachment._source.is_not(None)),
             ),
             Attachment.created_at < now - GRACE,

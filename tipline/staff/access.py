@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 from tipline.alerting import acks, named
 from tipline.district import grants
 from tipline.errors import TiplineError
-from tipline.intake import records
+from tipline.intake import records, sandbox
 from tipline.models import (
+    CHECKING,
     Alert,
     Attachment,
     AuditEvent,
@@ -337,6 +338,21 @@ class CaseFile:
     @property
     def alert_open(self) -> bool:
         return self.alert is not None and self.alert.status == "open"
+
+    def attachment_state(self, att: Attachment) -> str:
+        """What staff read for an attachment they cannot (yet) download: "being checked"
+        until the sandbox is done, "refused: <why>" when it refused the file."""
+        if att.status in {"pending", CHECKING}:
+            return "being checked"
+        if att.status != "rejected":
+            return att.status
+        reasons = [
+            e.detail.get("reason")
+            for e in self.events
+            if e.action == "attachment.rejected" and e.detail.get("attachment_id") == att.id
+        ]
+        why = str(reasons[-1]) if reasons and reasons[-1] else ""
+        return f"refused: {sandbox.REASONS.get(why, why)}" if why else "refused"
 
 
 def case_file(session: Session, vault: Vault, tip: Tip) -> CaseFile:

@@ -42,6 +42,8 @@ TEXT: dict[str, dict[str, str]] = {
         "once, and nobody can look them up for you.",
         "receipt_use": "With them you can read replies from school staff and add information. "
         "Keep them private: anyone who has both can read your conversation.",
+        "receipt_file": "Your file is being checked before staff can open it. If it cannot be "
+        "checked safely, staff see your tip without it.",
         "receipt_code": "Receipt code",
         "receipt_pass": "Passphrase",
         "receipt_next": "When you have written them down, check for replies here:",
@@ -126,6 +128,8 @@ TEXT: dict[str, dict[str, str]] = {
         "muestran una vez y nadie puede buscarlos por ti.",
         "receipt_use": "Con ellos puedes leer las respuestas del personal de la escuela y añadir "
         "información. Guárdalos en privado: quien tenga los dos puede leer tu conversación.",
+        "receipt_file": "Tu archivo se revisa antes de que el personal pueda abrirlo. Si no se "
+        "puede revisar con seguridad, el personal verá tu aviso sin él.",
         "receipt_code": "Código de recibo",
         "receipt_pass": "Frase de acceso",
         "receipt_next": "Cuando los hayas anotado, consulta las respuestas aquí:",

@@ -31,7 +31,7 @@ from tipline.extensions import dbsession
 from tipline.intake import formtokens, web
 from tipline.intake.records import conversation, school_by_slug
 from tipline.models import School, Tip
-from tipline.platform.queueing import hand_off_route
+from tipline.platform.queueing import enqueue_fetch_media, hand_off_route
 from tipline.platform.ratelimit import LimiterUnavailable, Limits, RateLimited
 from tipline.platform.services import services
 from tipline.web.report.forms import FollowupForm, ReplyForm, TipForm
@@ -115,6 +115,8 @@ def tip(school: str) -> ResponseReturnValue:
             session.commit()
             # After the commit: with Redis down the tip is safe and the sweeper routes it.
             hand_off_route(svc, receipt.tip.id, receipt.tip.code)
+            if receipt.attachment_id is not None:  # checked in the sandbox, never here
+                enqueue_fetch_media(svc, receipt.attachment_id)
             formtokens.spend(svc, _session_id(), budget)
             return _page("report/receipt.html", lang, school=found, receipt=receipt)
     # Every rendering gets a token of its own, also after an error: the last one is used up.
