@@ -14,6 +14,7 @@ JOBS: dict[JobKind, Callable[..., object]] = {
     JobKind.ESCALATE: jobs.escalate,
     JobKind.SEND: jobs.send,
     JobKind.FETCH_MEDIA: jobs.fetch_media,
+    JobKind.FLOOD_DIGEST: jobs.flood_digest,
 }
 
 

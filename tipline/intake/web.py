@@ -113,8 +113,12 @@ def submit_web_tip(
     attachment: bytes | None,
     lang: str,
     now: datetime,
+    fresh_session: bool = False,
 ) -> WebReceipt:
-    """Store a sealed web tip, its attachment and a new receipt; the caller commits."""
+    """Store a sealed web tip, its attachment and a new receipt; the caller commits.
+
+    `fresh_session`: the browser session sent no tip before (flood mode counts these).
+    """
     clean = records.clean_text(text)
     if not clean.strip():
         raise EmptyTip("the tip is empty")
@@ -144,6 +148,7 @@ def submit_web_tip(
         tipster=tipster,
         now=now,
     )
+    tip.fresh_session = fresh_session
     if prepared is not None:
         store_attachment(session, vault, tip, *prepared, now=now)
     return WebReceipt(tip=tip, code=receipts.format_code(code), passphrase=passphrase)

@@ -40,6 +40,8 @@ class School(Base):
     retention_attachment_days: Mapped[int] = mapped_column(
         Integer, default=90, server_default=text("90")
     )
+    # Flood mode's thresholds (the config's `flood = {...}`): see tipline.alerting.flood.
+    flood: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 

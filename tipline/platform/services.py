@@ -51,6 +51,7 @@ class JobKind(StrEnum):
     ESCALATE = "escalate"  # (alert_id, token)
     SEND = "send"  # (outbound_id,)
     FETCH_MEDIA = "fetch_media"  # (attachment_id,)
+    FLOOD_DIGEST = "flood_digest"  # (flood_id, digests sent so far)
 
 
 class JobsMissing(RuntimeError):
