@@ -5,17 +5,30 @@ second stay below the flood level."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from flask import Flask
 from sqlalchemy import select
 
-from tests.conftest import count, post_signed, sms_params
-from tests.support.alerting import GARCIA, LINCOLN, RUIZ, WEDNESDAY_10AM, route, sender_for
+from tests.conftest import REPO, count, post_signed, sms_params
+from tests.support.admin import AuthActions
+from tests.support.alerting import (
+    GARCIA,
+    LINCOLN,
+    RUIZ,
+    WEDNESDAY_10AM,
+    add_tip,
+    outbound,
+    route,
+    sender_for,
+)
 from tests.support.fakes import FakeTwilio
 from tests.support.web import post_tip
 from tipline.alerting import flood
+from tipline.district.config import load_district
+from tipline.district.sync import sync_district
 from tipline.extensions import db, dbsession
-from tipline.models import Flood, FloodTip, Tip
+from tipline.models import AuditEvent, Flood, FloodTip, OutboundMessage, Tip
 from tipline.platform.services import services
 
 T0 = WEDNESDAY_10AM
@@ -91,9 +104,7 @@ def test_a_web_flood_of_300_posts_is_stored_whole_and_reaches_staff_as_a_few_dig
         codes = route_waiting(twilio_app, at)
         if n == 150:
             with twilio_app.app_context():
-                real_code = db.session.scalars(
-                    select(Tip.code).where(Tip.source == "sms")
-                ).one()
+                real_code = db.session.scalars(select(Tip.code).where(Tip.source == "sms")).one()
             assert real_code in codes
             real_at = at
         if engaged_at is None and floods(twilio_app):
@@ -131,3 +142,99 @@ def test_a_web_flood_of_300_posts_is_stored_whole_and_reaches_staff_as_a_few_dig
     assert ended.ended_by == "quiet"
     assert ended.tips == 301 - (engaged_at - 1)
     assert any("ended (quiet for 2 min)" in b for b in sms_to(fake_twilio, RUIZ))
+
+
+def flood_by_sms(app: Flask, tips: int = 20, first: int = 0) -> list[str]:
+    """`tips` distinct SMS tips routed 0.1 s apart: 20 reach the school's any-channel rate."""
+    ids = [add_tip(app, prank(n), T0, phone=f"+1555400{n:04d}") for n in range(first, first + tips)]
+    return [
+        routed.code
+        for n, tip_id in enumerate(ids)
+        if (routed := route(app, tip_id, T0 + timedelta(seconds=(first + n) * 0.1))) is not None
+    ]
+
+
+def test_20_new_tips_of_any_channel_within_10_s_start_flood_mode(app: Flask) -> None:
+    flood_by_sms(app, 19)
+    assert floods(app) == []
+    flood_by_sms(app, 1, first=19)
+    [started] = floods(app)
+    assert started.ended_at is None
+    assert started.reason == "20 new tips in 10s"
+    starts = [m.to_label for m in outbound(app, purpose="notice")]
+    assert sorted(starts) == ["brooks", "garcia", "patel", "ruiz"]  # first step and admins
+
+
+def test_a_school_s_own_flood_level_from_the_config(app: Flask, tmp_path: Path) -> None:
+    example = (REPO / "config" / "example.toml").read_text()
+    custom = example.replace(
+        'places = ["the pit"', 'flood = { tips = 40, window = "20s" }\nplaces = ["the pit"', 1
+    )
+    assert custom != example
+    path = tmp_path / "district.toml"
+    path.write_text(custom)
+    with app.app_context():
+        sync_district(dbsession(), load_district(path))
+        db.session.commit()
+    flood_by_sms(app, 30)
+    assert floods(app) == []  # 30 tips in 3 s: under this school's level of 40
+
+
+def test_an_admin_ends_flood_mode_from_the_dashboard(app: Flask, auth: AuthActions) -> None:
+    flood_by_sms(app)
+    [started] = floods(app)
+    auth.login_as("counselor")
+    page = auth.client.get("/admin/dashboard").get_data(as_text=True)
+    assert "in flood mode now" in page
+    assert "End flood mode" not in page  # a counselor may not end it
+    assert auth.post(f"/admin/floods/{started.id}/end", {}).status_code == 403
+    auth.logout()
+    auth.login_as("other_admin")  # another school's admin does not see it
+    assert auth.post(f"/admin/floods/{started.id}/end", {}).status_code == 404
+    auth.logout()
+
+    admin_id = auth.login_as("admin")
+    page = auth.client.get("/admin/dashboard").get_data(as_text=True)
+    assert "End flood mode" in page
+    forged = auth.client.post(f"/admin/floods/{started.id}/end", data={})
+    assert forged.status_code == 400  # no CSRF token
+    assert floods(app)[0].ended_at is None
+    resp = auth.post(f"/admin/floods/{started.id}/end", {})
+    assert resp.status_code == 302
+    [ended] = floods(app)
+    assert ended.ended_at is not None
+    assert ended.ended_by == f"user:{admin_id}"
+    with app.app_context():
+        [event] = db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "flood.ended")
+        ).all()
+        assert event.actor == f"user:{admin_id}"
+    bodies = [b for b in notice_bodies(app) if "ended by an admin" in b]
+    assert len(bodies) == 4  # the start notice's people hear it ended
+    assert all(b.startswith("1 new tip at Lincoln High School") for b in bodies)
+    page = auth.client.get("/admin/dashboard").get_data(as_text=True)
+    assert "in flood mode now" not in page
+    assert f"user:{admin_id}" in page  # the past flood, and who ended it
+    assert auth.post(f"/admin/floods/{started.id}/end", {}).status_code == 302  # twice: no-op
+    # Tips page one by one again (tips before the end no longer count toward a flood).
+    tip_id = add_tip(app, REAL, T0 + timedelta(seconds=3), phone="+15554009999")
+    routed = route(app, tip_id, T0 + timedelta(seconds=3))
+    assert routed is not None
+    assert routed.alert_id is not None
+
+
+def test_the_flood_gauge_counts_active_and_ended_floods(app: Flask) -> None:
+    flood_by_sms(app)
+    body = app.test_client().get("/metrics", environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    text = body.get_data(as_text=True)
+    assert 'tipline_floods{state="active"} 1.0' in text
+    assert 'tipline_floods{state="ended"} 0.0' in text
+
+
+def notice_bodies(app: Flask) -> list[str]:
+    with app.app_context():
+        vault = services(app).vault
+        rows = db.session.scalars(
+            select(OutboundMessage).where(OutboundMessage.purpose == "notice")
+        ).all()
+        return [vault.get_text(m, "body") or "" for m in rows]

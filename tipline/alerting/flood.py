@@ -305,7 +305,8 @@ def _digest_text(
     named = sorted(
         ((r, code) for r, code in critical if r.named), key=lambda rc: -(rc[0].urgency or 0)
     )
-    text = f"{len(rows)} new tips at {flood.school.name} in {span}, {len(critical)} critical"
+    tips = f"{len(rows)} new tip{'s' if len(rows) != 1 else ''}"
+    text = f"{tips} at {flood.school.name} in {span}, {len(critical)} critical"
     if named:
         shown = [_label(code, r.urgency or 0) for r, code in named[:MAX_CODES]]
         text += ": " + ", ".join(shown)

@@ -6,12 +6,14 @@ import mimetypes
 from datetime import datetime
 from typing import Any
 
-from flask import Response, abort, make_response, render_template, request
+from flask import Response, abort, flash, make_response, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
 
 from tipline.db import utcnow
 from tipline.extensions import dbsession
+from tipline.outbox import messages
 from tipline.platform.services import services
-from tipline.staff import access, casework, livequeue
+from tipline.staff import access, casework, floods, livequeue
 from tipline.staff import dashboard as stats
 from tipline.triage import SEVERITIES
 from tipline.web.admin import account, actions, login  # noqa: F401 - their routes join the blueprint
@@ -140,5 +142,40 @@ def attachment(tip_id: str, attachment_id: str) -> Response:
 @bp.get("/dashboard")
 def dashboard() -> str:
     user = staff_user()
-    board = stats.build(dbsession(), user, utcnow())
-    return render_template("admin/dashboard.html", board=board, severities=SEVERITIES)
+    now = utcnow()
+    board = stats.build(dbsession(), user, now)
+    return render_template(
+        "admin/dashboard.html",
+        board=board,
+        severities=SEVERITIES,
+        floods=floods.recent(dbsession(), user, now),
+        end_form=PostForm(),
+    )
+
+
+@bp.post("/floods/<flood_id>/end")
+def end_flood(flood_id: str) -> BaseResponse:
+    """An admin ends a school's flood mode: pages go out one by one again (audited)."""
+    if not PostForm().validate_on_submit():
+        abort(400)
+    svc = services()
+    try:
+        run = floods.end(
+            dbsession(),
+            svc.vault,
+            staff_user(),
+            flood_id,
+            utcnow(),
+            public_url=svc.settings.public_url,
+        )
+    except access.NotFound:
+        abort(404)
+    except access.NotPermitted:
+        abort(403)
+    if run is None:
+        flash("That flood had already ended.", "ok")
+    else:
+        # Redis down: the notice is owed in the database and the sweeper sends it.
+        messages.enqueue_sends(svc, run.outbound_ids, front=run.outbound_ids)
+        flash("Flood mode ended: pages are sent one by one again.", "ok")
+    return redirect(url_for("admin.dashboard"))
