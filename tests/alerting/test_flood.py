@@ -196,6 +196,9 @@ def test_an_admin_ends_flood_mode_from_the_dashboard(app: Flask, auth: AuthActio
     admin_id = auth.login_as("admin")
     page = auth.client.get("/admin/dashboard").get_data(as_text=True)
     assert "End flood mode" in page
+    queue = auth.client.get("/admin/").get_data(as_text=True)
+    assert "Lincoln High School is in flood mode" in queue
+    assert f"/admin/floods/{started.id}/end" in queue
     forged = auth.client.post(f"/admin/floods/{started.id}/end", data={})
     assert forged.status_code == 400  # no CSRF token
     assert floods(app)[0].ended_at is None
@@ -214,6 +217,7 @@ def test_an_admin_ends_flood_mode_from_the_dashboard(app: Flask, auth: AuthActio
     assert all(b.startswith("1 new tip at Lincoln High School") for b in bodies)
     page = auth.client.get("/admin/dashboard").get_data(as_text=True)
     assert "in flood mode now" not in page
+    assert "is in flood mode" not in auth.client.get("/admin/").get_data(as_text=True)
     assert f"user:{admin_id}" in page  # the past flood, and who ended it
     assert auth.post(f"/admin/floods/{started.id}/end", {}).status_code == 302  # twice: no-op
     # Tips page one by one again (tips before the end no longer count toward a flood).

@@ -61,6 +61,11 @@ def recent(session: Session, user: User, now: datetime) -> list[FloodRow]:
     ]
 
 
+def active(session: Session, user: User, now: datetime) -> list[FloodRow]:
+    """The floods at the login's schools that are going on now (for the queue's notice)."""
+    return [row for row in recent(session, user, now) if row.ended_at is None]
+
+
 def _who(ended_by: str | None) -> str | None:
     if ended_by == "quiet":
         return "quiet period"

@@ -62,6 +62,8 @@ def queue() -> Response:
             schools=access.visible_schools(dbsession(), user),
             severities=SEVERITIES,
             statuses=access.STATUS_FILTERS,
+            floods=floods.active(dbsession(), user, utcnow()),
+            end_form=PostForm(),
         )
     )
     response.headers["Content-Security-Policy"] = QUEUE_CSP
