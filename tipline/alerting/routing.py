@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from tipline.alerting import escalation, incidents
 from tipline.alerting import flood as flooding
 from tipline.district import cache
-from tipline.models import Alert, School, Tip
+from tipline.models import Alert, IncidentTip, School, Tip
 from tipline.outbox import messages
 from tipline.triage import RuleSet
 from tipline.vault import audit
@@ -73,6 +73,9 @@ def route_tip(
         public_url=public_url,
     )
     if held is not None:
+        member = session.get(IncidentTip, tip.id)
+        if member is not None:
+            member.paged = False  # the digest reports it, not a page
         audit.record(
             session,
             "system",
