@@ -310,6 +310,8 @@ def alerts_pass(session: Session, now: datetime) -> int:
         )
         if routed is not None and routed.first_step is not None:
             done += jobs.follow(app, routed.first_step)
+        if routed is not None and routed.flood is not None:
+            jobs.follow_flood(app, routed.flood)  # a flood it started: the notice, the timer
     for alert_id, token in escalation.due(session, now, STEP_GRACE):
         run = escalation.run_step(
             session,

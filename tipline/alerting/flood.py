@@ -13,11 +13,11 @@ thresholds for the quiet period the next digest says the flood ended; an admin c
 sooner (`end_flood`). Thirty distinct critical texts at one a second stay under the default
 rate and page one by one.
 
-The rate is counted in the database, from the tips' routing times, under the school's lock
+The rate is counted in the database, from the tips' arrival times, under the school's lock
 that routing already holds (see `routing.route_tip`): no Redis counter to lose, and no IP
-address anywhere. Only tips that also arrived within the window count, so tips the sweeper
-routes late after a Redis outage do not look like a flood. After a flood ends, only tips
-routed after its end count toward the next one.
+address anywhere; with Redis down, tips the sweeper routes late still count when they
+arrived (`over_rate`). After a flood ends, only tips routed after its end count toward the
+next one.
 
 Digests run as a JSON rq job (`JobKind.FLOOD_DIGEST`, arguments: the flood id and the number
 of digests sent so far) and, if Redis is gone, from the sweeper; a compare-and-set on that
@@ -75,28 +75,32 @@ def current(session: Session, school_id: int) -> Flood | None:
     ).first()
 
 
-def over_rate(session: Session, school: School, now: datetime) -> str | None:
-    """Why the school's rate of new tips is at or past its flood level at `now`, or None.
+def over_rate(session: Session, school: School, now: datetime, arrived: datetime) -> str | None:
+    """Why the school's rate of new tips is at or past its flood level, or None.
 
-    Counts the tips routed in the window (the one being routed included) that also arrived in
-    it, and only those routed after the school's last flood ended.
+    A tip's arrival is the earlier of its storing and its routing (`now` for the tip being
+    routed): tips the sweeper routes late, after a Redis outage, count when they arrived, and
+    tips stored on another clock (a test's) when they were routed. Counts the tips that
+    arrived within the window before `arrived`, the one being routed included, routed after
+    the school's last flood ended.
     """
     cfg = FloodConfig.from_row(school.flood)
-    start = now - cfg.window
+    arrived = min(arrived, now)
+    start = arrived - cfg.window
     last_end = session.scalar(select(func.max(Flood.ended_at)).where(Flood.school_id == school.id))
-    since = max(start, last_end) if last_end is not None else start
+    arrival = case((Tip.created_at < Tip.routed_at, Tip.created_at), else_=Tip.routed_at)
+    conditions = [
+        Tip.routed_at > start,  # implied by the arrival's bound; lets the index serve
+        Tip.routed_at <= now,
+        Tip.school_id == school.id,
+        arrival > start,
+        arrival <= arrived,
+    ]
+    if last_end is not None:
+        conditions.append(Tip.routed_at > last_end)
+    fresh_web = case((and_(Tip.source == "web", Tip.fresh_session), 1), else_=0)
     total, fresh = session.execute(
-        select(
-            func.count(),
-            func.coalesce(
-                func.sum(case((and_(Tip.source == "web", Tip.fresh_session), 1), else_=0)), 0
-            ),
-        ).where(
-            Tip.routed_at > since,
-            Tip.routed_at <= now,
-            Tip.school_id == school.id,
-            Tip.created_at >= start,
-        )
+        select(func.count(), func.coalesce(func.sum(fresh_web), 0)).where(*conditions)
     ).one()
     seconds = int(cfg.window.total_seconds())
     if int(fresh) >= cfg.web_sessions:
@@ -124,7 +128,7 @@ def hold(
     """
     school = tip.school
     flood = current(session, school.id)
-    reason = over_rate(session, school, now)
+    reason = over_rate(session, school, now, tip.created_at)
     run = FloodRun()
     if flood is None:
         if reason is None:
