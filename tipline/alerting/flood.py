@@ -128,7 +128,8 @@ def hold(
     """
     school = tip.school
     flood = current(session, school.id)
-    reason = over_rate(session, school, now, tip.created_at)
+    # A follow-up that routes its tip again arrived with its last message, not the tip.
+    reason = over_rate(session, school, now, tip.last_activity_at or tip.created_at)
     run = FloodRun()
     if flood is None:
         if reason is None:
