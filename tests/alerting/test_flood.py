@@ -4,6 +4,7 @@ second stay below the flood level."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -130,7 +131,11 @@ def test_a_web_flood_of_300_posts_is_stored_whole_and_reaches_staff_as_a_few_dig
     [digest] = [b for b in sms_to(fake_twilio, RUIZ) if real_code in b]
     assert digest.startswith(f"{301 - (engaged_at - 1)} new tips at Lincoln High School")
     assert f"critical: {real_code} (now, hurt), " in digest
-    assert " and " in digest  # more named tips than a digest lists are counted
+    held = 301 - (engaged_at - 1)
+    assert f"in the last minute, {held} critical: " in digest  # every critical tip counted
+    listed, more = digest.split(" more. Queue: ")[0].rsplit(" and ", 1)
+    assert len(re.findall(r"\bT\d{4,}\b", listed)) == 20  # at most 20 codes a digest
+    assert int(more) > 0  # the rest of the named tips are counted
     assert "http://tipline.test/admin/" in digest
     # Each recipient got a few SMS: the pages before the flood level was reached (the
     # on-duty SRO only), the start notice, one digest and the end notice.
