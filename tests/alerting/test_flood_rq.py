@@ -100,7 +100,7 @@ def test_web_flood_schedules_its_digest_as_a_json_job_that_sends_once(
         if m.form["To"] == RUIZ and "new tips at" in m.form["Body"]
     ]
     assert len(digests) == 1
-    assert digests[0].startswith("3 new tips at Lincoln High School in the last minute, 3 critical")
+    assert digests[0].startswith("8 new tips at Lincoln High School in the last minute, 8 critical")
     assert the_flood(rq_app).digests == 1
     assert (
         f"flood-{started.id}-1"
@@ -130,7 +130,7 @@ def test_with_redis_gone_tips_are_stored_flood_mode_starts_and_the_sweeper_sends
     with app.app_context():
         assert list(db.session.scalars(select(Tip.id).where(Tip.needs_routing))) == []
     started = the_flood(app)  # counted by arrival: a flood, though routed late
-    assert count(app, FloodTip) == 2  # the sixth and seventh
+    assert count(app, FloodTip) == 7  # the five before the level, then the sixth and seventh
     make_due(app, started.id)
     with dead_redis_app.app_context():
         alerts_pass(db.session(), utcnow())

@@ -32,12 +32,14 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
+from tipline.db import new_id
 from tipline.district.cache import current_district, overrides_at
 from tipline.district.config import FloodConfig
 from tipline.district.oncall import resolve_targets
 from tipline.errors import UnknownSchool
-from tipline.models import Flood, FloodTip, School, Staff, Tip
+from tipline.models import Alert, Flood, FloodTip, Incident, IncidentTip, School, Staff, Tip
 from tipline.outbox.messages import queue_outbound
 from tipline.platform import queueing
 from tipline.platform.services import ALERTS_QUEUE, JobKind, Services
@@ -88,7 +90,7 @@ def over_rate(session: Session, school: School, now: datetime, arrived: datetime
     arrived = min(arrived, now)
     start = arrived - cfg.window
     last_end = session.scalar(select(func.max(Flood.ended_at)).where(Flood.school_id == school.id))
-    arrival = case((Tip.created_at < Tip.routed_at, Tip.created_at), else_=Tip.routed_at)
+    arrival = _arrival()
     conditions = [
         Tip.routed_at > start,  # implied by the arrival's bound; lets the index serve
         Tip.routed_at <= now,
@@ -108,6 +110,11 @@ def over_rate(session: Session, school: School, now: datetime, arrived: datetime
     if int(total) >= cfg.tips:
         return f"{int(total)} new tips in {seconds}s"
     return None
+
+
+def _arrival() -> ColumnElement[datetime]:
+    """A tip's arrival: the earlier of its storing and its routing (see `over_rate`)."""
+    return case((Tip.created_at < Tip.routed_at, Tip.created_at), else_=Tip.routed_at)
 
 
 def hold(
@@ -134,7 +141,8 @@ def hold(
     if flood is None:
         if reason is None:
             return None
-        flood = _start(session, vault, school, now, reason, public_url, run)
+        arrived = min(tip.last_activity_at or tip.created_at, now)
+        flood = _start(session, vault, school, now, arrived, reason, public_url, run)
     elif reason is not None:
         flood.last_over_at = now
     critical = tip.severity == "critical"
@@ -161,6 +169,7 @@ def _start(
     vault: Vault,
     school: School,
     now: datetime,
+    arrived: datetime,
     reason: str,
     public_url: str,
     run: FloodRun,
@@ -178,6 +187,7 @@ def _start(
     )
     session.add(flood)
     session.flush()
+    _take_over(session, flood, arrived - cfg.window, now)
     every = int(cfg.digest.total_seconds())
     text = (
         f"Flood mode at {school.name}: {reason}. Tips are not paged one by one now; a digest "
@@ -189,6 +199,57 @@ def _start(
     audit.record(session, "system", "flood.started", None, school=school.slug, reason=reason)
     log.warning("flood mode at %s: %s", school.slug, reason)
     return flood
+
+
+def _take_over(session: Session, flood: Flood, since: datetime, now: datetime) -> None:
+    """The tips routed in the window before the flood started (the ones that made it) go into
+    its first digest too, named when critical and they paged; and the alerts they opened,
+    which paged their first step already, stop escalating (pages already queued still go out,
+    and an ACK still acknowledges them). Without this, each prank that came before the flood
+    level would page on, step after step, through the flood."""
+    rows = session.execute(
+        select(Tip.id, Tip.severity, Tip.routed_at, IncidentTip.paged, Incident.signals)
+        .outerjoin(IncidentTip, IncidentTip.tip_id == Tip.id)
+        .outerjoin(Incident, Incident.id == IncidentTip.incident_id)
+        .where(
+            Tip.school_id == flood.school_id,
+            Tip.routed_at > since,
+            Tip.routed_at <= now,
+            _arrival() > since,
+        )
+    ).all()
+    for tip_id, severity, routed_at, paged, signals in rows:
+        if session.get(FloodTip, (flood.id, tip_id)) is not None:
+            continue
+        critical = severity == "critical"
+        session.add(
+            FloodTip(
+                flood_id=flood.id,
+                tip_id=tip_id,
+                added_at=routed_at or now,
+                critical=critical,
+                named=critical and bool(paged),
+                urgency=len({"now", "hurt"} & set(signals or ())),
+            )
+        )
+        flood.tips += 1
+        flood.critical += int(critical)
+    alerts = session.scalars(
+        select(Alert).where(
+            Alert.school_id == flood.school_id,
+            Alert.status == "open",
+            Alert.created_at > since,
+            Alert.next_at.is_not(None),
+        )
+    ).all()
+    for alert in alerts:
+        alert.next_at, alert.token = None, new_id()  # its timers go stale
+        incident = session.get(Incident, alert.incident_id) if alert.incident_id else None
+        if incident is not None and incident.alert_id == alert.id:
+            # A later tip of the incident opens an escalation of its own, from its first step,
+            # rather than taking over this stopped one.
+            incident.alert_id = None
+        audit.record(session, "system", "alert.flood", alert.tip_id, alert=alert.id, flood=flood.id)
 
 
 def run_digest(
