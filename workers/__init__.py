@@ -15,6 +15,7 @@ JOBS: dict[JobKind, Callable[..., object]] = {
     JobKind.SEND: jobs.send,
     JobKind.FETCH_MEDIA: jobs.fetch_media,
     JobKind.REVEAL_NUMBER: jobs.reveal_number,
+    JobKind.FLOOD_DIGEST: jobs.flood_digest,
 }
 
 

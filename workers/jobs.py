@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from flask import Flask
 
-from tipline.alerting import escalation, fallback, routing
+from tipline.alerting import escalation, fallback, flood, routing
 from tipline.db import utcnow
 from tipline.extensions import dbsession
 from tipline.intake import media
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from tipline.alerting.escalation import StepRun
+    from tipline.alerting.flood import FloodRun
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,38 @@ def route_tip(tip_id: str) -> bool:
             return False
         if routed.first_step is not None:
             follow(app, routed.first_step)
+        if routed.flood is not None:
+            follow_flood(app, routed.flood)
         return True
+
+
+def flood_digest(flood_id: str, digests: int) -> bool:
+    """A flood's next digest (or its end, once the school is quiet). Idempotent: the digest
+    count moves on by compare-and-set, so a duplicate, late or early run sends nothing twice."""
+
+    with job_context() as app:
+        svc = services(app)
+        run = flood.run_digest(
+            dbsession(),
+            svc.vault,
+            flood_id,
+            int(digests),
+            utcnow(),
+            public_url=svc.settings.public_url,
+        )
+        return follow_flood(app, run)
+
+
+def follow_flood(app: Flask, run: FloodRun) -> bool:
+    """After a flood's notice or digest committed: send it, then schedule the next digest
+    (only when this run started the flood or moved it on: a held tip schedules nothing)."""
+
+    svc = services(app)
+    for outbound_id in messages.enqueue_sends(svc, run.outbound_ids, front=run.outbound_ids):
+        deliver(app, outbound_id)
+    if run.flood_id and run.digest_at and (run.started or not run.held):
+        flood.enqueue_digest(svc, run.flood_id, run.digests, run.digest_at)
+    return bool(run.outbound_ids)
 
 
 def escalate(alert_id: str, token: str) -> bool:

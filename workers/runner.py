@@ -23,7 +23,7 @@ from rq.exceptions import StopRequested
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from tipline.alerting import escalation, routing
+from tipline.alerting import escalation, flood, routing
 from tipline.db import own_connection, utcnow
 from tipline.extensions import db, dbsession
 from tipline.intake import firsttext
@@ -316,6 +316,8 @@ def alerts_pass(session: Session, now: datetime) -> int:
         )
         if routed is not None and routed.first_step is not None:
             done += jobs.follow(app, routed.first_step)
+        if routed is not None and routed.flood is not None:
+            jobs.follow_flood(app, routed.flood)  # a flood it started: the notice, the timer
     for alert_id, token in escalation.due(session, now, STEP_GRACE):
         run = escalation.run_step(
             session,
@@ -331,6 +333,13 @@ def alerts_pass(session: Session, now: datetime) -> int:
                 "sweeper ran an overdue step of alert %s (its timer was lost or late)", alert_id
             )
         done += jobs.follow(app, run)
+    for flood_id, digests in flood.due(session, now, STEP_GRACE):
+        digest = flood.run_digest(
+            session, svc.vault, flood_id, digests, clock(), public_url=svc.settings.public_url
+        )
+        if digest.outbound_ids or digest.ended:
+            log.warning("sweeper sent flood %s's digest (its timer was lost or late)", flood_id)
+        jobs.follow_flood(app, digest)
     owed = messages.owed(session, now, SEND_GRACE)
     session.commit()
     for outbound_id in messages.requeue_owed(svc, owed)[:DIRECT_SENDS]:

@@ -22,7 +22,7 @@ from tests.support.alerting import (
 )
 from tests.support.fakes import FakeTwilio
 from tipline.extensions import db
-from tipline.models import Alert, AlertStep, Incident, Tip
+from tipline.models import Alert, AlertStep, Flood, Incident, Tip
 
 T0 = WEDNESDAY_10AM
 NAMES = [
@@ -90,6 +90,7 @@ def test_30_critical_texts_about_30_events_page_30_times(
         sender.send_owed(at)
     assert count(twilio_app, Incident) == 30
     assert count(twilio_app, Alert) == 30
+    assert count(twilio_app, Flood) == 0  # one a second stays below the flood level
     pages = sro_pages(twilio_app)
     assert len(pages) == 30
     assert all(any(code in page for page in pages) for code in codes)

@@ -20,6 +20,7 @@ NAMES = [
     "tipline_escalation_steps_last_hour",
     "tipline_queue_depth",
     "tipline_sweeper_heartbeat_age_seconds",
+    "tipline_floods",
 ]
 LOOPBACK = {"REMOTE_ADDR": "127.0.0.1"}
 REMOTE = {"REMOTE_ADDR": "203.0.113.9"}

@@ -79,6 +79,7 @@ class Placement:
     page: bool
     reason: str
     previous_alert: str | None  # the incident's alert a new page replaces
+    signals: tuple[str, ...] = ()  # "now" and "hurt", as this tip says them
 
 
 def tip_texts(session: Session, vault: Vault, tip: Tip) -> str:
@@ -141,7 +142,8 @@ def place_tip(
         session.add(incident)
         session.flush()
         session.add(IncidentTip(tip_id=tip.id, incident_id=incident.id, added_at=now, paged=True))
-        return Placement(incident, True, "names a list" if found.is_list else "new tip", None)
+        reason = "names a list" if found.is_list else "new tip"
+        return Placement(incident, True, reason, None, tuple(sorted(signals)))
 
     known = set(incident.keys)
     added = sorted({k.partition(":")[0] for k in keys - known}, key=KINDS.index)
@@ -172,4 +174,6 @@ def place_tip(
         reasons.insert(0, f"new report after {previous.status if previous else 'ack'}")
     if page:
         row.paged = True
-    return Placement(incident, page, ", ".join(reasons) or "update", incident.alert_id)
+    return Placement(
+        incident, page, ", ".join(reasons) or "update", incident.alert_id, tuple(sorted(signals))
+    )

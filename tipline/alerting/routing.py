@@ -10,8 +10,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from tipline.alerting import escalation, incidents
+from tipline.alerting import flood as flooding
 from tipline.district import cache
-from tipline.models import Alert, School, Tip
+from tipline.models import Alert, IncidentTip, School, Tip
 from tipline.outbox import messages
 from tipline.triage import RuleSet
 from tipline.vault import audit
@@ -26,6 +27,7 @@ class Routed:
     alert_id: str | None  # an alert opened now
     reason: str
     first_step: escalation.StepRun | None = None  # its first step, run with the routing
+    flood: flooding.FloodRun | None = None  # held for the school's flood digest instead
 
 
 def route_tip(
@@ -61,6 +63,32 @@ def route_tip(
     session.scalars(select(School.id).where(School.id == tip.school_id).with_for_update()).first()
     placement = incidents.place_tip(session, vault, rules, tip, now)
     incident = placement.incident
+    held = flooding.hold(
+        session,
+        vault,
+        tip,
+        now,
+        would_page=placement.page,
+        signals=placement.signals,
+        public_url=public_url,
+    )
+    if held is not None:
+        member = session.get(IncidentTip, tip.id)
+        if member is not None:
+            member.paged = False  # the digest reports it, not a page
+        audit.record(
+            session,
+            "system",
+            "tip.routed",
+            tip.id,
+            code=tip.code,
+            incident_tips=incident.tip_count,
+            paged=False,
+            reason=f"flood digest ({placement.reason})",
+        )
+        session.commit()
+        log.info("tip %s at %s is held for the flood digest", tip.code, tip.school.slug)
+        return Routed(tip.code, None, "held for the flood digest", flood=held)
     alert = None
     resume = None
     if placement.page:

@@ -40,6 +40,56 @@ class RetentionConfig:
 
 
 RETENTION_KEYS = ("closed_days", "phone_days", "attachment_days")
+
+
+@dataclass(frozen=True)
+class FloodConfig:
+    """When a school enters flood mode and leaves it (see tipline.alerting.flood).
+
+    Past `web_sessions` tips from new web sessions, or `tips` new tips of any channel, within
+    `window`, staff get a digest every `digest` instead of a page per tip, until the rate has
+    stayed under both for `quiet`.
+    """
+
+    web_sessions: int = 6
+    tips: int = 20
+    window: timedelta = timedelta(seconds=10)
+    quiet: timedelta = timedelta(minutes=2)
+    digest: timedelta = timedelta(seconds=60)
+
+    def as_row(self) -> dict[str, int]:
+        """The JSON kept on the school's row: counts and whole seconds."""
+        return {
+            "web_sessions": self.web_sessions,
+            "tips": self.tips,
+            "window_s": int(self.window.total_seconds()),
+            "quiet_s": int(self.quiet.total_seconds()),
+            "digest_s": int(self.digest.total_seconds()),
+        }
+
+    @classmethod
+    def from_row(cls, row: dict[str, int] | None) -> FloodConfig:
+        """The thresholds a school's row holds; defaults for what it does not."""
+        row = row or {}
+        base = cls()
+        return cls(
+            web_sessions=int(row.get("web_sessions", base.web_sessions)),
+            tips=int(row.get("tips", base.tips)),
+            window=timedelta(seconds=int(row.get("window_s", base.window.total_seconds()))),
+            quiet=timedelta(seconds=int(row.get("quiet_s", base.quiet.total_seconds()))),
+            digest=timedelta(seconds=int(row.get("digest_s", base.digest.total_seconds()))),
+        )
+
+
+FLOOD_COUNTS = ("web_sessions", "tips")
+FLOOD_DURATIONS = ("window", "quiet", "digest")
+FLOOD_LIMITS = {  # the bounds a district may set, so a typo cannot turn flood mode off
+    "web_sessions": (2, 1000),
+    "tips": (2, 10000),
+    "window": (timedelta(seconds=1), timedelta(minutes=10)),
+    "quiet": (timedelta(seconds=30), timedelta(hours=1)),
+    "digest": (timedelta(seconds=30), timedelta(minutes=10)),
+}
 MAX_RETENTION_DAYS = 36500
 
 
@@ -56,6 +106,7 @@ class SchoolConfig:
     places: tuple[str, ...] = ()
     retention: RetentionConfig = RetentionConfig()
     break_glass: bool = False  # two admins and a written reason may reveal a number
+    flood: FloodConfig = FloodConfig()
 
 
 @dataclass(frozen=True)
@@ -229,6 +280,7 @@ def _school(e: _Entry) -> SchoolConfig:
             "places",
             "retention",
             "break_glass",
+            "flood",
         }
     )
     slug = e.get("slug", str)
@@ -256,6 +308,7 @@ def _school(e: _Entry) -> SchoolConfig:
         places=e.strings("places", ()),
         retention=_retention(e),
         break_glass=e.get("break_glass", bool, False),
+        flood=_flood(e),
     )
 
 
@@ -278,6 +331,40 @@ def _retention(e: _Entry) -> RetentionConfig:
             raise e.fail("retention", f"{key} must be between 1 and {MAX_RETENTION_DAYS} days")
         days[key] = value
     return RetentionConfig(**days)
+
+
+def _flood(e: _Entry) -> FloodConfig:
+    """`flood = { web_sessions = 6, tips = 20, window = "10s", quiet = "2m", digest = "60s" }`,
+    each optional."""
+    raw = e.get("flood", dict, {})
+    allowed = FLOOD_COUNTS + FLOOD_DURATIONS
+    for key in raw:
+        if key not in allowed:
+            raise e.fail("flood", f"unknown key {key!r} (expected one of: {', '.join(allowed)})")
+    values: dict[str, Any] = {}
+    for key in allowed:
+        if key not in raw:
+            continue
+        value = raw[key]
+        low, high = FLOOD_LIMITS[key]
+        if key in FLOOD_COUNTS:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise e.fail("flood", f"{key} must be a whole number of tips")
+        else:
+            try:
+                value = parse_duration(value)
+            except ValueError as err:
+                raise e.fail("flood", f"{key}: {err}") from None
+        if not low <= value <= high:
+            raise e.fail("flood", f"{key} must be between {_bound(low)} and {_bound(high)}")
+        values[key] = value
+    return FloodConfig(**values)
+
+
+def _bound(value: object) -> str:
+    if isinstance(value, timedelta):
+        return f"{int(value.total_seconds())}s"
+    return str(value)
 
 
 def _staff(e: _Entry) -> StaffConfig:

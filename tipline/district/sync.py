@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from tipline.district.config import (
     DistrictConfig,
+    FloodConfig,
     PolicyConfig,
     RetentionConfig,
     parse_district,
@@ -27,6 +28,19 @@ class SyncReport:
     def lines(self) -> list[str]:
         out = [f"created {x}" for x in self.created] + [f"updated {x}" for x in self.updated]
         return out + [f"deactivated {x} (no longer in the config)" for x in self.deactivated]
+
+
+def _flood_of(school: School) -> dict[str, Any]:
+    """The school's flood thresholds as the config file writes them."""
+    found = FloodConfig.from_row(school.flood)
+    return {
+        "web_sessions": found.web_sessions,
+        "tips": found.tips,
+        **{
+            name: f"{int(getattr(found, name).total_seconds())}s"
+            for name in ("window", "quiet", "digest")
+        },
+    }
 
 
 def policy_steps(policy: PolicyConfig) -> list[dict[str, Any]]:
@@ -62,6 +76,7 @@ def sync_district(  # noqa: PLR0912 - schools, staff, shifts, policies in one pa
             or row.sms_number != cfg.sms_number
             or _retention_of(row) != cfg.retention
             or row.break_glass != cfg.break_glass
+            or FloodConfig.from_row(row.flood) != cfg.flood
         ):
             report.updated.append(f"school {cfg.slug}")
         row.name, row.timezone, row.sms_number = cfg.name, cfg.timezone, cfg.sms_number
@@ -69,6 +84,7 @@ def sync_district(  # noqa: PLR0912 - schools, staff, shifts, policies in one pa
         row.followup_window_s = int(cfg.followup_window.total_seconds())
         row.alert_text, row.active = cfg.alert_text, True
         row.places, row.break_glass = list(cfg.places), cfg.break_glass
+        row.flood = cfg.flood.as_row()
         kept = cfg.retention
         row.retention_closed_days, row.retention_phone_days, row.retention_attachment_days = (
             kept.closed_days,
@@ -180,6 +196,7 @@ def district_from_db(session: Session) -> DistrictConfig:
                 "places": list(s.places or ()),
                 "retention": asdict(_retention_of(s)),
                 "break_glass": s.break_glass,
+                "flood": _flood_of(s),
                 **({"monitored": s.monitored} if s.monitored else {}),
             }
             for s in schools

@@ -58,8 +58,11 @@ def issue(secret: str | bytes, school: str, session_id: str) -> str:
 
 def redeem(
     svc: Services, secret: str | bytes, token: str, *, school: str, session_id: str, budget: Budget
-) -> None:
+) -> bool:
     """Use `token` up for a post to `school`; raise FormRefused when it may not be used.
+
+    True when this browser session has sent no tip yet in its budget's window (or Redis
+    cannot tell): flood mode counts tips from new sessions (`tipline.alerting.flood`).
 
     Marks the token used before the tip is stored: a post that fails afterwards needs the
     form again (its page says so), but two copies of one post can never both be stored.
@@ -71,7 +74,7 @@ def redeem(
     if not isinstance(made_for, list) or made_for[:2] != [school, session_id]:
         raise FormRefused("invalid")
     if svc.redis_resting():
-        return
+        return True
     try:
         pipe = svc.redis.pipeline(transaction=False)
         pipe.set(_key("used", token), 1, nx=True, ex=MAX_AGE)
@@ -80,11 +83,12 @@ def redeem(
     except (RedisError, OSError) as e:
         svc.redis_failed()
         log.warning("tip form token not checked for reuse, Redis is down: %s", type(e).__name__)
-        return
+        return True
     if not first_use:
         raise FormRefused("used")
     if int(spent or 0) >= budget.tips:
         raise FormRefused("budget")
+    return not int(spent or 0)
 
 
 def spend(svc: Services, session_id: str, budget: Budget) -> None:

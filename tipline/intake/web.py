@@ -85,8 +85,12 @@ def submit_web_tip(
     attachment: bytes | None,
     lang: str,
     now: datetime,
+    fresh_session: bool = False,
 ) -> WebReceipt:
-    """Store a sealed web tip, its attachment and a new receipt; the caller commits."""
+    """Store a sealed web tip, its attachment and a new receipt; the caller commits.
+
+    `fresh_session`: the browser session sent no tip before (flood mode counts these).
+    """
     clean = records.clean_text(text)
     if not clean.strip():
         raise EmptyTip("the tip is empty")
@@ -117,6 +121,7 @@ def submit_web_tip(
         tipster=tipster,
         now=now,
     )
+    tip.fresh_session = fresh_session
     att = None
     if attachment is not None and content_type is not None:
         att = store_upload(session, vault, tip, attachment, content_type, now=now)

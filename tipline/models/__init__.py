@@ -10,6 +10,7 @@ from tipline.models.alert import (
     OnCallOverride,
 )
 from tipline.models.audit import AuditEvent
+from tipline.models.flood import Flood, FloodTip
 from tipline.models.forget import TwilioForget
 from tipline.models.keys import DataKey, NamedSecret
 from tipline.models.note import Note
@@ -41,6 +42,8 @@ __all__ = [
     "DataKey",
     "Delivery",
     "DeliveryAttempt",
+    "Flood",
+    "FloodTip",
     "InboundSid",
     "Incident",
     "IncidentTip",

@@ -42,6 +42,8 @@ class School(Base):
     )
     # Break-glass (tipline.staff.breakglass): off unless the config turns it on.
     break_glass: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Flood mode's thresholds (the config's `flood = {...}`): see tipline.alerting.flood.
+    flood: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 

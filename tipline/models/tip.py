@@ -56,7 +56,11 @@ class Tip(Base):
     last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # The outbox mark: set in the intake transaction, cleared by the routing job.
     needs_routing: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
-    routed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Indexed for flood mode's rate (tips of a school routed in the last seconds).
+    routed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # A web tip whose browser session sent none before (flood mode counts these): a flag,
+    # not the session, so no tip can be tied to another.
+    fresh_session: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     message_count: Mapped[int] = mapped_column(Integer, default=1)
     # Retention (tipline.vault.retention): a closed tip is purged `closed_days` after
     # `closed_at`; a tip under legal hold is never closed as stale nor purged.

@@ -29,7 +29,7 @@ from rq import Queue
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tipline.models import AlertStep, OutboundMessage, Tip, WorkerLease
+from tipline.models import AlertStep, Flood, OutboundMessage, Tip, WorkerLease
 from tipline.platform.services import QUEUE_NAMES, SERIALIZER, Services
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -117,6 +117,17 @@ class ScrapeTime(Collector):
             "Escalation steps run in the last hour",
             value=len(late),
         )
+
+        floods = GaugeMetricFamily(
+            "tipline_floods",
+            "Schools' floods of new tips (flood mode): open now, and ended",
+            labels=["state"],
+        )
+        open_now = s.scalar(select(func.count()).where(Flood.ended_at.is_(None))) or 0
+        ended = s.scalar(select(func.count()).where(Flood.ended_at.is_not(None))) or 0
+        floods.add_metric(["active"], open_now)
+        floods.add_metric(["ended"], ended)
+        yield floods
 
         beat = s.scalar(select(WorkerLease.heartbeat_at).where(WorkerLease.name == "sweeper"))
         s.rollback()

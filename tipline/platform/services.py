@@ -56,6 +56,7 @@ class JobKind(StrEnum):
     SEND = "send"  # (outbound_id,)
     FETCH_MEDIA = "fetch_media"  # (attachment_id,): an MMS download or a web upload's check
     REVEAL_NUMBER = "reveal_number"  # (reveal_id,): break-glass, decrypted in the worker only
+    FLOOD_DIGEST = "flood_digest"  # (flood_id, digests sent so far)
 
 
 class JobsMissing(RuntimeError):

@@ -95,8 +95,6 @@ class Trends:
     ack: list[AckWeeks]
     uncovered: list[Uncovered]
     # FLOODS: the flood state (another change adds it) joins here as its own figure, e.g.
-    # `floods: dict[str, Daily]` of flood periods per day; this build keeps no flood state.
-    floods: None = None
 
     def schools(self) -> list[str]:
         return list(self.tips_by_severity)

@@ -6,12 +6,14 @@ import mimetypes
 from datetime import datetime
 from typing import Any
 
-from flask import Response, abort, make_response, render_template, request
+from flask import Response, abort, flash, make_response, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
 
 from tipline.db import utcnow
 from tipline.extensions import dbsession
+from tipline.outbox import messages
 from tipline.platform.services import services
-from tipline.staff import access, casework, incidentpage, livequeue, trends
+from tipline.staff import access, casework, floods, incidentpage, livequeue, trends
 from tipline.staff import breakglass as glass
 from tipline.staff import dashboard as stats
 from tipline.staff.queuesearch import SEARCH_CAP
@@ -75,6 +77,8 @@ def queue() -> Response:
             statuses=access.STATUS_FILTERS,
             categories=CATEGORIES,
             search_cap=SEARCH_CAP,
+            floods=floods.active(dbsession(), user, utcnow()),
+            end_form=PostForm(),
         )
     )
     response.headers["Content-Security-Policy"] = QUEUE_CSP
@@ -182,4 +186,34 @@ def dashboard() -> str:
         severities=SEVERITIES,
         charts=figures.build_charts(found),
         figures=found,
+        floods=floods.recent(dbsession(), user, now),
+        end_form=PostForm(),
     )
+
+
+@bp.post("/floods/<flood_id>/end")
+def end_flood(flood_id: str) -> BaseResponse:
+    """An admin ends a school's flood mode: pages go out one by one again (audited)."""
+    if not PostForm().validate_on_submit():
+        abort(400)
+    svc = services()
+    try:
+        run = floods.end(
+            dbsession(),
+            svc.vault,
+            staff_user(),
+            flood_id,
+            utcnow(),
+            public_url=svc.settings.public_url,
+        )
+    except access.NotFound:
+        abort(404)
+    except access.NotPermitted:
+        abort(403)
+    if run is None:
+        flash("That flood had already ended.", "ok")
+    else:
+        # Redis down: the notice is owed in the database and the sweeper sends it.
+        messages.enqueue_sends(svc, run.outbound_ids, front=run.outbound_ids)
+        flash("Flood mode ended: pages are sent one by one again.", "ok")
+    return redirect(url_for("admin.dashboard"))

@@ -79,9 +79,10 @@ def tip(school: str) -> ResponseReturnValue:
     form = TipForm()
     budget = current_app.config.get(BUDGET_CONFIG) or formtokens.Budget()
     svc = services()
+    fresh = False
     if form.is_submitted():
         try:
-            formtokens.redeem(
+            fresh = formtokens.redeem(
                 svc,
                 current_app.secret_key or "",
                 form.form_token.data or "",
@@ -104,6 +105,7 @@ def tip(school: str) -> ResponseReturnValue:
                 attachment=_read_upload(form.attachment.data),
                 lang=lang,
                 now=utcnow(),
+                fresh_session=fresh,
             )
         except web.EmptyTip:
             session.rollback()

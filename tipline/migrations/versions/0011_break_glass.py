@@ -4,8 +4,8 @@ school.break_glass: off unless the config file turns it on.
 reveal: one request per row, its reason sealed like a note and the number, once decrypted by the
 worker, sealed under its own data key that is deleted when the requester has seen it.
 
-Revision ID: 0014
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-07 17:10:00
 
 """
@@ -15,8 +15,8 @@ from alembic import op
 import tipline.db
 
 
-revision = '0014'
-down_revision = '0009'
+revision = '0011'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
