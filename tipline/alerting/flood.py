@@ -301,7 +301,7 @@ def run_digest(
     if quiet:
         minutes = max(1, int(cfg.quiet.total_seconds()) // 60)
         ended = f"Flood mode at {flood.school.name} ended (quiet for {minutes} min); pages are "
-        ended += "sent one by one again."
+        ended += "sent one by one again." + _unacked_note(session, flood)
         text = f"{text} {ended}" if text else ended
         run.ended = True
         audit.record(session, "system", "flood.ended", None, school=flood.school.slug, by="quiet")
@@ -336,7 +336,7 @@ def end_flood(
     flood.ended_at, flood.ended_by = now, by[:120]
     text = _digest_text(session, flood, number, now, public_url)
     ended = f"Flood mode at {flood.school.name} was ended by an admin; pages are sent one by one "
-    ended += "again."
+    ended += "again." + _unacked_note(session, flood)
     run = FloodRun(flood_id=flood.id, ended=True)
     run.outbound_ids = _tell(
         session, vault, flood.school, f"{text} {ended}" if text else ended, "flood ended", now
@@ -379,6 +379,23 @@ def _digest_text(
         if len(named) > MAX_CODES:
             text += f" and {len(named) - MAX_CODES} more"
     return f"{text}. Queue: {public_url}{QUEUE_PATH}"
+
+
+def _unacked_note(session: Session, flood: Flood) -> str:
+    """The end notice names the critical alerts the flood stopped (`_take_over`) that nobody
+    acknowledged: they do not escalate again (a prank burst must not page on after every
+    flood), so the people told see their codes once more, most urgent first."""
+    codes = session.scalars(
+        select(Tip.code)
+        .join(Alert, Alert.tip_id == Tip.id)
+        .join(FloodTip, and_(FloodTip.tip_id == Tip.id, FloodTip.flood_id == flood.id))
+        .where(Alert.status == "open", Alert.next_at.is_(None), Alert.severity == "critical")
+        .order_by(FloodTip.urgency.desc(), Tip.code)
+        .limit(MAX_CODES)
+    ).all()
+    if not codes:
+        return ""
+    return " Still not acknowledged: " + ", ".join(codes) + " (reply ACK and the code)."
 
 
 def _label(code: str, urgency: int) -> str:
