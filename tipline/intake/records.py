@@ -7,6 +7,7 @@ could not hold a NUL byte anyway).
 
 from __future__ import annotations
 
+import itertools
 import json
 import secrets
 from collections.abc import Iterator
@@ -64,7 +65,21 @@ def new_code(session: Session, school_id: int) -> str:
     raise IntakeError("could not allocate a tip code")  # pragma: no cover - 10^-20 odds
 
 
-_CODE_DIGITS = (4, 4, 4, 5, 5, 6, 6, 7, 8)
+# Never 8 digits: those are the codes handed out while the database is down
+# (`SPOOL_DIGITS`, `tipline.intake.outage`), kept as they are when the tip is stored later.
+_CODE_DIGITS = (4, 4, 4, 5, 5, 6, 6, 7, 7)
+SPOOL_DIGITS = 8
+
+
+def spool_code() -> str:
+    """A code for a tip taken without the database: 8 digits, a length the database's own
+    allocator never draws, so it cannot be handed out again once the tip is stored."""
+    low = 10 ** (SPOOL_DIGITS - 1)
+    return f"T{low + secrets.randbelow(9 * low)}"
+
+
+def is_spool_code(code: str) -> bool:
+    return len(code) == SPOOL_DIGITS + 1 and code[0] == "T" and code[1:].isdigit()
 
 
 def candidate_codes() -> Iterator[str]:
@@ -191,8 +206,12 @@ def add_tip_rows(
     verdict: Any,
     tipster_id: str | None,
     now: datetime,
+    code: str | None = None,
 ) -> TipRow:
-    """`create_tip` as rows: the sealed tip, its outbox mark and the `tip.created` event."""
+    """`create_tip` as rows: the sealed tip, its outbox mark and the `tip.created` event.
+
+    `code`: the one the student was already given (a spooled tip); a fresh one if it is taken.
+    """
     tip_id = new_id()
     triage = json.dumps(verdict_details(verdict), ensure_ascii=False)
     tip = dict(
@@ -211,7 +230,7 @@ def add_tip_rows(
         **rows.sealed(vault, "tip", tip_id, body=clean_text(text), triage=triage),
     )
     rows.write(session)  # its data key and tipster go first
-    code = _insert_with_code(session, tip)
+    code = _insert_with_code(session, tip, code)
     rows.audit(
         "tip.created",
         tip_id,
@@ -223,7 +242,7 @@ def add_tip_rows(
     return TipRow(tip_id, code, verdict.language)
 
 
-def _insert_with_code(session: Session, tip: dict[str, Any]) -> str:
+def _insert_with_code(session: Session, tip: dict[str, Any], first: str | None = None) -> str:
     """Insert the tip under a fresh code; the (school_id, code) key is the uniqueness check.
 
     A taken code costs one INSERT that does nothing, and a free one (nearly always) no query
@@ -237,7 +256,8 @@ def _insert_with_code(session: Session, tip: dict[str, Any]) -> str:
         .on_conflict_do_nothing(index_elements=["school_id", "code"])
         .returning(table.c.id)  # a row back means it went in (rowcount is not reliable here)
     )
-    for code in candidate_codes():
+    given = [first] if first else []
+    for code in itertools.chain(given, candidate_codes()):
         if conn.execute(stmt, {**tip, "code": code}).first() is not None:
             return code
     raise IntakeError("could not allocate a tip code")  # pragma: no cover - 10^-20 odds

@@ -68,6 +68,11 @@ class ScrapeTime(Collector):
         self.session, self.svc, self.now = session, svc, now
 
     def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "tipline_spool_size",
+            "Texts this host took while the database was down, not stored yet",
+            value=self.svc.spool.size(),
+        )
         s = self.session
         tips = GaugeMetricFamily("tipline_tips", "Tips stored, by status", labels=["status"])
         for status, n in s.execute(select(Tip.status, func.count()).group_by(Tip.status)):
