@@ -36,13 +36,13 @@ from tests.conftest import (
     twiml_text,
 )
 from tests.support import pgcluster
-from tests.support.fakes import FakeTwilio
+from tests.support.fakes import FakeTwilio, Recorded
 from tipline.cli.assemble import build_app
 from tipline.db import utcnow
 from tipline.district.config import load_district
 from tipline.district.oncall import on_duty
 from tipline.extensions import db
-from tipline.models import AuditEvent, InboundSid, Tip
+from tipline.models import Alert, AuditEvent, InboundSid, Tip
 from tipline.platform.services import QUEUE_NAMES, services
 from tipline.settings import normalize_database_url
 from tipline.web.sms.drainer import drain_now
@@ -56,6 +56,7 @@ OTHERS = (
     "there was a fight after school last week",
     "somebody wrote mean stuff about a girl online",
 )
+LINCOLN = "+15550000100"
 SPOOL_CODE = re.compile(r"\bT\d{8}\b")
 
 
@@ -105,7 +106,7 @@ def outage_app(
             db.engine.dispose()
 
 
-def run_outage(app: Flask, fake: FakeTwilio, down: Callable[[], None], up: Callable[[], None]):  # noqa: ANN201
+def run_outage(app: Flask, fake: FakeTwilio, down: Callable[[], None], up: Callable[[], None]):
     """50 texts with the database down, then back: the Must show of issue 16, item 3."""
     svc = services(app)
     client = app.test_client()
@@ -116,25 +117,44 @@ def run_outage(app: Flask, fake: FakeTwilio, down: Callable[[], None], up: Calla
 
     down()
     given: dict[str, bool] = {}  # code -> critical
+    first: dict[str, str] = {}
     for n in range(TEXTS):
         critical = n % 5 == 0
         body = CRITICAL if critical else OTHERS[n % len(OTHERS)]
-        resp = post_signed(client, "/sms/inbound", sms_params(body, from_=f"+1555201{n:04d}"))
+        params = sms_params(body, from_=f"+1555201{n:04d}", to=LINCOLN)
+        first = first or params
+        resp = post_signed(client, "/sms/inbound", params)
         assert resp.status_code == 200
         found = SPOOL_CODE.search(twiml_text(resp))
         assert found, twiml_text(resp)
         given[found.group()] = critical
     assert len(given) == TEXTS
-    assert svc.spool.size() == TEXTS
     criticals = {code for code, critical in given.items() if critical}
-    paged = [m for m in fake.messages() if m.form["To"] == sro.phone]
+    acked = sorted(criticals)[0]
+
+    def paged_now() -> list[Recorded]:
+        return [m for m in fake.messages() if m.form["To"] == sro.phone]
+
+    paged = paged_now()
     # Each critical tip paged the on-duty SRO once, during the outage, with no tip text.
     assert sorted(_code_of(m.form["Body"]) for m in paged) == sorted(criticals)
+    # The SRO acknowledges one page from their phone: spooled too, applied on the drain.
+    ack = post_signed(
+        client, "/sms/inbound", sms_params(f"ACK {acked[1:]}", from_=sro.phone, to=LINCOLN)
+    )
+    assert "applied as soon as it is back" in twiml_text(ack)
+    # A replayed MessageSid (Twilio's retry, or someone replaying a captured request) is
+    # answered, and stored once.
+    again = SPOOL_CODE.search(twiml_text(post_signed(client, "/sms/inbound", first)))
+    assert again is not None
+    assert given[again.group()]  # the same code as the first time (a critical tip's)
+    assert len(paged_now()) == len(criticals)  # and no second page
+    assert svc.spool.size() == TEXTS + 1
     assert not any("gun" in m.form["Body"] for m in paged)
 
     up()
     drained = drain_now(app, svc)
-    assert (drained.stored, drained.left) == (TEXTS, 0)
+    assert (drained.stored, drained.left) == (TEXTS + 1, 0)
     assert svc.spool.size() == 0
     assert drain_now(app, svc).stored == 0  # nothing left to store twice
     JobWorker([svc.queue(n) for n in QUEUE_NAMES], connection=svc.redis).work(burst=True)
@@ -142,7 +162,16 @@ def run_outage(app: Flask, fake: FakeTwilio, down: Callable[[], None], up: Calla
     with app.app_context():
         codes = db.session.scalars(select(Tip.code)).all()
         assert sorted(codes) == sorted(given)  # all 50, once each, under the codes given
-        assert db.session.scalar(select(func.count()).select_from(InboundSid)) == TEXTS
+        # every student text once, and the SRO's ACK
+        assert db.session.scalar(select(func.count()).select_from(InboundSid)) == TEXTS + 1
+        statuses = {
+            code: status
+            for code, status in db.session.execute(
+                select(Tip.code, Alert.status).join(Alert, Alert.tip_id == Tip.id)
+            )
+        }
+        assert statuses[acked] == "acked"
+        assert {statuses[c] for c in criticals - {acked}} == {"open"}  # escalation goes on
         routed = Counter(
             db.session.scalars(select(AuditEvent.tip_id).where(AuditEvent.action == "tip.routed"))
         )

@@ -67,6 +67,9 @@ def receive_offline(
         return SmsOutcome("unknown_school")
     if phone is None:
         return SmsOutcome("bad_sender", school=school.slug)
+    seen = svc.spool.find(sid)
+    if seen is not None:  # the same MessageSid again (a retry, a replay): the same answer
+        return _replayed(seen[1], school)
     record: dict[str, Any] = {
         "kind": "sms",
         "to": to,
@@ -78,24 +81,38 @@ def receive_offline(
         "code": None,
         "paged": [],
     }
+    return _spool(svc, district, school, record, phone)
+
+
+def _spool(
+    svc: Services,
+    district: DistrictConfig,
+    school: SchoolConfig,
+    record: dict[str, Any],
+    phone: str,
+) -> SmsOutcome:
+    """Spool a text from a known school and sender: a staff text, a keyword, or a new tip."""
+    body, sid, now = str(record["body"]), str(record["sid"]), datetime.fromisoformat(record["at"])
+    media = record["media"]
     if any(member.phone == phone for member in district.staff):
-        svc.spool.put(record)
+        svc.spool.put(record, sid)
         log.warning("sms spooled (database down): staff text at %s", school.slug)
         reply = STAFF_REPLY if parse_ack(body) else ""
         return SmsOutcome("spooled", reply=reply, school=school.slug)
     text = records.clean_text(body)
     if keywords.is_new_tip(text) or (not text.strip() and not media):
-        svc.spool.put(record)
+        svc.spool.put(record, sid)
         lang = keywords.new_tip_language(text) if text.strip() else "en"
         reply = replies.new_tip_reply(lang) if text.strip() else replies.empty_reply(lang)
         return SmsOutcome("spooled", reply=reply, school=school.slug)
     verdict = classify(text, rules=svc.rules_in_hand(dict(district.triage)))
     code = records.spool_code()
-    entry = svc.spool.put({**record, "code": code})
+    record.update(code=code, lang=verdict.language, crisis=verdict.category == "self_harm")
+    entry = svc.spool.put(record, sid)
     if verdict.severity == "critical":
         pages = page_on_duty(svc, district, school, code, verdict.severity, verdict.category, now)
         if pages:
-            svc.spool.replace(entry, {**record, "code": code, "spool_id": entry.id, "paged": pages})
+            svc.spool.replace(entry, {**record, "spool_id": entry.id, "paged": pages})
     log.warning(
         "sms spooled (database down): tip %s at %s, %s %s",
         code,
@@ -111,6 +128,21 @@ def receive_offline(
         crisis=verdict.category == "self_harm",
     )
     return SmsOutcome("spooled", reply, None, code, school.slug, created=True)
+
+
+def _replayed(record: dict[str, Any], school: SchoolConfig) -> SmsOutcome:
+    """The answer a spooled text got, given again; nothing is spooled or paged twice."""
+    code = record.get("code")
+    if not isinstance(code, str):
+        return SmsOutcome("replay", school=school.slug)
+    reply = replies.first_reply(
+        str(record.get("lang", "en")),
+        code=code,
+        school=school.name,
+        monitored=school.monitored,
+        crisis=bool(record.get("crisis")),
+    )
+    return SmsOutcome("replay", reply, None, code, school.slug)
 
 
 def page_on_duty(
@@ -192,10 +224,10 @@ def drain(session: Session, svc: Services) -> Drained:
         if not held:
             result.held = False
             return result
-        entries = spool.entries()
-        for n, entry in enumerate(entries):
+        entries = _in_arrival_order(svc, result)
+        for n, (entry, record) in enumerate(entries):
             try:
-                _drain_one(session, svc, entry)
+                _drain_one(session, svc, entry, record)
             except DBAPIError as e:
                 session.rollback()
                 if e.connection_invalidated or _is_outage(e):
@@ -204,7 +236,7 @@ def drain(session: Session, svc: Services) -> Drained:
                     break
                 result.left += 1
                 log.error("spooled record %s not stored: %s", entry.id, type(e).__name__)
-            except (SQLAlchemyError, SpoolError, TiplineError, ValueError, KeyError) as e:
+            except (SQLAlchemyError, TiplineError, ValueError, KeyError) as e:
                 session.rollback()
                 result.left += 1
                 log.error("spooled record %s not stored: %s", entry.id, type(e).__name__)
@@ -215,12 +247,25 @@ def drain(session: Session, svc: Services) -> Drained:
     return result
 
 
+def _in_arrival_order(svc: Services, result: Drained) -> list[tuple[Entry, dict[str, Any]]]:
+    """The readable records, oldest first (a tip before an ACK of its page); an unreadable
+    file stays where it is, counted, for an operator to look at."""
+    found = []
+    for entry in svc.spool.entries():
+        try:
+            found.append((entry, svc.spool.read(entry)))
+        except (SpoolError, ValueError) as e:
+            result.left += 1
+            log.error("spooled record %s cannot be read: %s", entry.id, e)
+    found.sort(key=lambda item: (str(item[1].get("at", "")), item[0].id))
+    return found
+
+
 def _is_outage(e: DBAPIError) -> bool:
     return type(e).__name__ in ("OperationalError", "InterfaceError")
 
 
-def _drain_one(session: Session, svc: Services, entry: Entry) -> None:
-    record = svc.spool.read(entry)
+def _drain_one(session: Session, svc: Services, entry: Entry, record: dict[str, Any]) -> None:
     spooled = Spooled(
         record.get("code"),
         tuple(p for p in record.get("paged", []) if isinstance(p, dict)),

@@ -1,8 +1,9 @@
 """The spool: texts taken while the database is down, kept on this host's disk until it is back.
 
-One file per text, named so they sort in arrival order. Each is a JSON record encrypted with
-AES-GCM under an HKDF subkey of the current master key (the file names the key's id, so a key
-rotation between the outage and the drain still opens it), bound to its own spool id: a file
+One file per text, named by a keyed hash of its MessageSid (a text posted twice is one file).
+Each is a JSON record encrypted with AES-GCM under an HKDF subkey of the current master key
+(the file names the key's id, so a key rotation between the outage and the drain still
+opens it), bound to its own spool id: a file
 copied or renamed to another id does not open. A file is written whole or not at all: a
 temporary file, fsync'd, renamed into place, and the directory fsync'd, so a power cut leaves
 either nothing or the whole record, never half a tip.
@@ -17,7 +18,6 @@ import contextlib
 import fcntl
 import json
 import os
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +29,7 @@ from tipline.vault.crypto import CryptoError, MasterKeyring
 MAGIC = b"tipline-spool-1\n"
 SUFFIX = ".tip"
 PURPOSE = "spool"
+ID_PURPOSE = "spool-id"
 LOCK_NAME = ".lock"
 
 
@@ -51,12 +52,25 @@ class Spool:
         self.directory = directory
         self.keyring = keyring
 
-    def put(self, record: dict[str, Any]) -> Entry:
-        """Store a new record durably; returns its entry (its id is also in the record)."""
-        spool_id = new_id()
-        entry = Entry(spool_id, self.directory / f"{time.time_ns():020d}-{spool_id}{SUFFIX}")
+    def put(self, record: dict[str, Any], key: str) -> Entry:
+        """Store a new record durably under `key` (a MessageSid); returns its entry.
+
+        The file is named by a keyed hash of the key: the same text posted twice is one
+        file (`find` sees it), and a name says nothing about the text.
+        """
+        spool_id = self.keyring.derived_hash(ID_PURPOSE, key)[:32]
+        entry = Entry(spool_id, self.directory / f"{spool_id}{SUFFIX}")
         self.replace(entry, {**record, "spool_id": spool_id})
         return entry
+
+    def find(self, key: str) -> tuple[Entry, dict[str, Any]] | None:
+        """The record stored under `key`, if it is still waiting."""
+        spool_id = self.keyring.derived_hash(ID_PURPOSE, key)[:32]
+        entry = Entry(spool_id, self.directory / f"{spool_id}{SUFFIX}")
+        try:
+            return entry, self.read(entry)
+        except FileNotFoundError:
+            return None
 
     def replace(self, entry: Entry, record: dict[str, Any]) -> None:
         """Write `record` as `entry`'s file, atomically and durably."""
@@ -78,12 +92,12 @@ class Spool:
         self._sync_directory()
 
     def entries(self) -> list[Entry]:
-        """Every record now spooled, oldest first."""
+        """Every record now spooled (in no particular order: `read` says when each came)."""
         try:
-            names = sorted(e.name for e in os.scandir(self.directory) if e.name.endswith(SUFFIX))
+            names = [e.name for e in os.scandir(self.directory) if e.name.endswith(SUFFIX)]
         except FileNotFoundError:
             return []
-        return [Entry(_spool_id(name), self.directory / name) for name in names]
+        return [Entry(name[: -len(SUFFIX)], self.directory / name) for name in sorted(names)]
 
     def size(self) -> int:
         """How many records wait (for `/healthz` and the metrics)."""
@@ -141,10 +155,6 @@ class Spool:
             os.fsync(fd)
         finally:
             os.close(fd)
-
-
-def _spool_id(name: str) -> str:
-    return name[: -len(SUFFIX)].rpartition("-")[2]
 
 
 def _aad(spool_id: str) -> bytes:

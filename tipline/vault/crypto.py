@@ -78,6 +78,10 @@ class MasterKeyring:
         key = subkey(self._keys[self.current_id], purpose)
         return self.current_id, seal(key, plaintext, aad)
 
+    def derived_hash(self, purpose: str, value: str) -> str:
+        """`keyed_hash` under an HKDF subkey of the current master key (no database needed)."""
+        return keyed_hash(subkey(self._keys[self.current_id], purpose), value)
+
     def open_derived(self, master_id: str, purpose: str, blob: bytes, aad: bytes) -> bytes:
         key = self._keys.get(master_id)
         if key is None:
