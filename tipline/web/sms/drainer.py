@@ -54,5 +54,8 @@ def drain_now(app: Flask, svc: Services) -> outage.Drained:
     with app.app_context():
         try:
             return outage.drain(dbsession(), svc)
+        except Exception:
+            log.exception("spool drain failed; the worker or the next text tries again")
+            return outage.Drained(held=False)
         finally:
             db.session.remove()

@@ -121,7 +121,7 @@ def answer(form: MultiDict[str, str]) -> tuple[str, int]:
             log.error("sms: the spool could not take the text (%s)", type(spool_error).__name__)
             raise e from None  # answered "text again" by `_database_down`
     else:
-        drainer.after_success(current_app, svc)
+        drainer.after_success(current_app._get_current_object(), svc)  # type: ignore[attr-defined]
     sms.hand_off(svc, outcome)
     SMS_INBOUND.labels(kind=outcome.kind).inc()
     # The reply reports to /sms/status like a sent message, so Twilio can be asked to delete
