@@ -249,3 +249,29 @@ def test_cluster_stopped_mid_intake_loses_nothing(
             run_outage(app, fake_twilio, cluster.stop, cluster.start)
     finally:
         cluster.remove()
+
+
+def test_a_database_that_does_not_answer_the_connect_still_gets_the_text_answered(
+    base_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A server that drops packets (a TEST-NET address: nothing answers): the connect gives
+    up within its 2 s timeout and the text is spooled, well inside Twilio's 15 s."""
+    import time  # noqa: PLC0415
+
+    env = {
+        **base_env,
+        "TIPLINE_DATABASE_URL": "postgresql://tipline@192.0.2.1:5432/tipline",
+        "TIPLINE_SPOOL_DIR": str(tmp_path / "spool"),
+    }
+    app = build_app(env, TESTING=True)
+    assert app.config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]["connect_timeout"] <= 2
+    try:
+        start = time.monotonic()
+        resp = post_signed(app.test_client(), "/sms/inbound", sms_params(CRITICAL, to=LINCOLN))
+        took = time.monotonic() - start
+        assert SPOOL_CODE.search(twiml_text(resp))
+        assert services(app).spool.size() == 1
+        assert took < 10, took  # the issue's figure: a connect timeout of at most 2 s
+    finally:
+        with app.app_context():
+            db.engine.dispose()
