@@ -93,11 +93,11 @@ def test_status_callback_with_the_database_down_is_a_503(app_without_db: Flask) 
     assert resp.get_data(as_text=True) == "database unavailable\n"
 
 
-def test_web_tip_with_the_database_down_is_a_503_page_with_911(
+def test_web_form_of_an_unknown_school_with_the_database_down_is_a_503_page_with_911(
     app_without_db: Flask, caplog: pytest.LogCaptureFixture
 ) -> None:
     client = app_without_db.test_client()
-    resp = client.get("/tip/lincoln?lang=es")
+    resp = client.get("/tip/nowhere?lang=es")
     assert resp.status_code == 503
     assert resp.headers["Retry-After"] == "60"
     page = resp.get_data(as_text=True)

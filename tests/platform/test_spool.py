@@ -20,9 +20,11 @@ from sqlalchemy import func, select
 
 from tests.conftest import TEST_KEY_1, TEST_KEY_2, app_for, post_signed, sms_params, twiml_text
 from tests.support.wait import wait_for
+from tests.support.web import submit_tip
+from tipline.cli.assemble import build_app
 from tipline.db import utcnow
 from tipline.extensions import db
-from tipline.intake import outage, records
+from tipline.intake import outage, records, web
 from tipline.intake.student_sms import SmsOutcome
 from tipline.models import InboundSid, Tip
 from tipline.platform.services import services
@@ -159,3 +161,36 @@ def test_database_codes_never_take_the_spool_codes_length() -> None:
     drawn = {len(code) for _ in range(200) for code in records.candidate_codes()}
     assert records.SPOOL_DIGITS + 1 not in drawn
     assert all(records.is_spool_code(records.spool_code()) for _ in range(100))
+
+
+def test_a_web_tip_with_the_database_down_shows_its_receipt_and_opens_once_stored(
+    spool_app: Flask, env: dict[str, str], tmp_path: Path
+) -> None:
+    """The form and its receipt work from the configuration file and the spool; once the
+    database is back the receipt opens the stored tip, as any other."""
+    down = build_app(
+        {
+            **env,
+            "TIPLINE_DATABASE_URL": "postgresql://tipline@127.0.0.1:9/tipline",
+            "TIPLINE_SPOOL_DIR": str(tmp_path / "spool"),
+        },
+        TESTING=True,
+    )
+    try:
+        code, passphrase = submit_tip(down.test_client(), TEXT)
+    finally:
+        with down.app_context():
+            db.engine.dispose()
+    assert code
+    assert passphrase
+    svc = services(spool_app)
+    assert svc.spool.size() == 1
+    assert TEXT.encode() not in next(iter(svc.spool.entries())).path.read_bytes()
+    assert drain_now(spool_app, svc).stored == 1
+    assert svc.spool.size() == 0
+    with spool_app.app_context():
+        tip = web.open_followup(db.session(), svc.vault, code, passphrase)
+        assert tip is not None
+        assert svc.vault.get_text(tip, "body") == TEXT
+        assert tip.source == "web"
+        assert not tip.needs_routing  # routed by the drain

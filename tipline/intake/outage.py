@@ -15,6 +15,7 @@ the student's code is kept, and the pages sent during the outage are recorded in
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,17 +27,20 @@ from sqlalchemy.orm import Session
 
 from tipline.alerting import escalation, routing
 from tipline.alerting.acks import parse_ack
-from tipline.db import utcnow
+from tipline.alerting.escalation import PAGED_OFFLINE
+from tipline.db import new_id, utcnow
 from tipline.district.config import DistrictConfig, SchoolConfig, load_district
 from tipline.district.oncall import on_duty, resolve_targets
-from tipline.errors import TiplineError
-from tipline.intake import keywords, records, replies, sms
+from tipline.errors import TiplineError, UnknownSchool
+from tipline.intake import keywords, receipts, records, replies, sms, web
 from tipline.intake.student_sms import MAX_MEDIA, MediaRef, SmsOutcome, Spooled
+from tipline.models import InboundSid
 from tipline.outbox import gsm, messages
 from tipline.platform import queueing
 from tipline.platform.services import Services
 from tipline.platform.spool import Entry, SpoolError
 from tipline.triage import classify
+from tipline.vault import audit, passwords
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +132,69 @@ def _spool(
         crisis=verdict.category == "self_harm",
     )
     return SmsOutcome("spooled", reply, None, code, school.slug, created=True)
+
+
+@dataclass(frozen=True)
+class OfflineReceipt:
+    """What the web form shows for a tip spooled while the database is down."""
+
+    code: str  # formatted in groups, as shown
+    passphrase: str
+
+
+def receive_web_offline(
+    svc: Services,
+    *,
+    school: str,
+    text: str,
+    attachment: bytes | None,
+    lang: str,
+    now: datetime,
+) -> OfflineReceipt:
+    """A web tip without the database: its receipt now, spooled, a critical one paged.
+
+    Raises UnknownSchool, web.EmptyTip or web.AttachmentRejected (type or size; the file is
+    cleaned when the tip is stored) as the form's normal path does.
+    """
+    district = load_district(svc.settings.config_path)
+    found = district.school(school)
+    if found is None:
+        raise UnknownSchool(f"no school {school!r}")
+    clean = records.clean_text(text)
+    if not clean.strip():
+        raise web.EmptyTip("the tip is empty")
+    if attachment is not None:
+        web.check_attachment(attachment)
+    receipt, passphrase = receipts.new_code(), receipts.new_passphrase()
+    verdict = classify(clean, rules=svc.rules_in_hand(dict(district.triage)))
+    code = records.spool_code()
+    key = "web:" + new_id()
+    record: dict[str, Any] = {
+        "kind": "web",
+        "key": key,
+        "school": found.slug,
+        "text": clean,
+        "attachment": base64.b64encode(attachment).decode() if attachment is not None else None,
+        "lang": lang,
+        "at": now.isoformat(),
+        "receipt": receipt,
+        "passphrase_hash": passwords.hash_secret(receipts.normalize_passphrase(passphrase)),
+        "code": code,
+        "paged": [],
+    }
+    entry = svc.spool.put(record, key)
+    if verdict.severity == "critical":
+        pages = page_on_duty(svc, district, found, code, verdict.severity, verdict.category, now)
+        if pages:
+            svc.spool.replace(entry, {**record, "spool_id": entry.id, "paged": pages})
+    log.warning(
+        "web tip spooled (database down): tip %s at %s, %s %s",
+        code,
+        found.slug,
+        verdict.severity,
+        verdict.category,
+    )
+    return OfflineReceipt(receipts.format_code(receipt), passphrase)
 
 
 def _replayed(record: dict[str, Any], school: SchoolConfig) -> SmsOutcome:
@@ -266,6 +333,9 @@ def _is_outage(e: DBAPIError) -> bool:
 
 
 def _drain_one(session: Session, svc: Services, entry: Entry, record: dict[str, Any]) -> None:
+    if record.get("kind") == "web":
+        _drain_web(session, svc, entry, record)
+        return
     spooled = Spooled(
         record.get("code"),
         tuple(p for p in record.get("paged", []) if isinstance(p, dict)),
@@ -297,6 +367,49 @@ def _drain_one(session: Session, svc: Services, entry: Entry, record: dict[str, 
     _route(session, svc, outcome)
     for att_id in outcome.attachments:
         queueing.enqueue_fetch_media(svc, att_id)
+
+
+def _drain_web(session: Session, svc: Services, entry: Entry, record: dict[str, Any]) -> None:
+    """A spooled web tip: stored once (its spool key is kept as an InboundSid), then routed."""
+    now = datetime.fromisoformat(str(record["at"]))
+    marker = svc.vault.lookup_hash(session, "sid", str(record["key"]))
+    if session.get(InboundSid, marker) is not None:
+        session.rollback()
+        svc.spool.remove(entry)  # stored before a crash: only the file was left
+        return
+    school = records.school_by_slug(session, str(record["school"]))
+    raw = record.get("attachment")
+    spooled = web.SpooledReceipt(
+        str(record["receipt"]), str(record["passphrase_hash"]), str(record["code"])
+    )
+
+    def submit(attachment: bytes | None) -> web.WebReceipt:
+        return web.submit_web_tip(
+            session,
+            svc.vault,
+            svc.rules(session),
+            school=school,
+            text=str(record["text"]),
+            attachment=attachment,
+            lang=str(record.get("lang", "en")),
+            now=now,
+            spooled=spooled,
+        )
+
+    try:
+        stored = submit(base64.b64decode(raw) if isinstance(raw, str) else None)
+    except web.AttachmentRejected as e:
+        session.rollback()
+        log.warning("spooled web tip %s: attachment refused (%s), tip kept", spooled.tip_code, e)
+        stored = submit(None)
+    tip = stored.tip
+    paged = [p for p in record.get("paged", []) if isinstance(p, dict)]
+    if paged:
+        audit.record(session, "student", PAGED_OFFLINE, tip.id, code=tip.code, pages=paged)
+    session.add(InboundSid(sid_hash=marker, tip_id=tip.id, reply_kind="web", created_at=now))
+    session.commit()
+    svc.spool.remove(entry)
+    _route(session, svc, SmsOutcome("tip", tip_id=tip.id, code=tip.code, route=True))
 
 
 def _route(session: Session, svc: Services, outcome: SmsOutcome) -> None:

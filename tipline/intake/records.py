@@ -102,13 +102,22 @@ def create_tip(
     verdict: Any,
     tipster: Tipster | None,
     now: datetime,
+    code: str | None = None,
 ) -> Tip:
-    """Seal and add a tip with its verdict and the outbox mark; the caller commits."""
+    """Seal and add a tip with its verdict and the outbox mark; the caller commits.
+
+    `code`: the one already given out for it (a spooled tip), when still free.
+    """
+    free = (
+        code is not None
+        and session.scalar(select(Tip.id).where(Tip.school_id == school.id, Tip.code == code))
+        is None
+    )
     tip = Tip(
         id=new_id(),
         school=school,
         school_id=school.id,
-        code=new_code(session, school.id),
+        code=code if free and code is not None else new_code(session, school.id),
         source=source,
         severity=verdict.severity,
         category=verdict.category,

@@ -60,6 +60,15 @@ class WebReceipt:
 
 
 @dataclass(frozen=True)
+class SpooledReceipt:
+    """A web tip taken while the database was down: its receipt was shown then."""
+
+    code: str  # the receipt code, normal form
+    passphrase_hash: str
+    tip_code: str  # the `T` code its offline page (if any) carried
+
+
+@dataclass(frozen=True)
 class FollowupResult:
     message: Message
     escalated: bool  # the new text raised the tip's severity: route it again after commit
@@ -113,22 +122,32 @@ def submit_web_tip(
     attachment: bytes | None,
     lang: str,
     now: datetime,
+    spooled: SpooledReceipt | None = None,
 ) -> WebReceipt:
-    """Store a sealed web tip, its attachment and a new receipt; the caller commits."""
+    """Store a sealed web tip, its attachment and a new receipt; the caller commits.
+
+    `spooled`: the receipt was made while the database was down (`tipline.intake.outage`);
+    it is kept, and the returned passphrase is empty (only its hash was kept).
+    """
     clean = records.clean_text(text)
     if not clean.strip():
         raise EmptyTip("the tip is empty")
     # Before anything is written: EXIF GPS, phone model and time never reach the database.
     prepared = prepare_attachment(attachment) if attachment is not None else None
-    code = receipts.new_code()
-    passphrase = receipts.new_passphrase()
+    code = spooled.code if spooled is not None else receipts.new_code()
+    passphrase = "" if spooled is not None else receipts.new_passphrase()
+    passphrase_hash = (
+        spooled.passphrase_hash
+        if spooled is not None
+        else passwords.hash_secret(receipts.normalize_passphrase(passphrase))
+    )
     # The code is only a keyed hash (a stolen database cannot be searched for a code without
     # the lookup key) and the passphrase only an argon2 hash (slow to guess offline).
     tipster = Tipster(
         id=new_id(),
         kind="web",
         receipt_hash=vault.lookup_hash(session, "receipt", code),
-        passphrase_hash=passwords.hash_secret(receipts.normalize_passphrase(passphrase)),
+        passphrase_hash=passphrase_hash,
         language=lang,
         created_at=now,
     )
@@ -143,6 +162,7 @@ def submit_web_tip(
         verdict=verdict,
         tipster=tipster,
         now=now,
+        code=spooled.tip_code if spooled is not None else None,
     )
     if prepared is not None:
         store_attachment(session, vault, tip, *prepared, now=now)
