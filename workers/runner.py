@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from tipline.alerting import escalation, routing
 from tipline.db import own_connection, utcnow
 from tipline.extensions import db, dbsession
-from tipline.intake import firsttext, outage
+from tipline.intake import firsttext, spooldrain
 from tipline.models import WorkerLease
 from tipline.outbox import erase, messages
 from tipline.platform import lease, queueing, sweeper
@@ -64,7 +64,7 @@ class Sweeper(threading.Thread):
                     release_dead_local_lease(dbsession())
                     # Every worker drains its own host's spool, lease or not: the texts
                     # spooled here are on this disk only (the folder's flock keeps it to one).
-                    outage.drain(dbsession(), svc)
+                    spooldrain.drain(dbsession(), svc)
                     sweeper.sweep_once(
                         dbsession(),
                         self.holder,

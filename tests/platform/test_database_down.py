@@ -59,6 +59,9 @@ def test_sms_with_the_database_down_is_answered_with_a_code_and_spooled(
     assert health.status_code == 503
     assert health.get_json()["spool"] == 1
     assert health.get_json()["db"] == "down"
+    metrics = app_without_db.test_client().get("/metrics")  # from loopback, no token set
+    assert metrics.status_code == 200
+    assert "tipline_spool_size 1.0" in metrics.get_data(as_text=True)
 
 
 def test_sms_with_the_database_and_the_spool_down_asks_to_text_again(

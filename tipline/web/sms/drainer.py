@@ -15,7 +15,7 @@ import threading
 from flask import Flask
 
 from tipline.extensions import db, dbsession
-from tipline.intake import outage
+from tipline.intake import spooldrain
 from tipline.platform.services import Services
 
 log = logging.getLogger(__name__)
@@ -49,13 +49,13 @@ def after_success(app: Flask, svc: Services) -> threading.Thread | None:
         return state.thread
 
 
-def drain_now(app: Flask, svc: Services) -> outage.Drained:
+def drain_now(app: Flask, svc: Services) -> spooldrain.Drained:
     """Drain in an app context of its own (a thread, or a command)."""
     with app.app_context():
         try:
-            return outage.drain(dbsession(), svc)
+            return spooldrain.drain(dbsession(), svc)
         except Exception:
             log.exception("spool drain failed; the worker or the next text tries again")
-            return outage.Drained(held=False)
+            return spooldrain.Drained(held=False)
         finally:
             db.session.remove()
