@@ -178,8 +178,12 @@ def run_outage(app: Flask, fake: FakeTwilio, down: Callable[[], None], up: Calla
         assert len(routed) == TEXTS
         assert set(routed.values()) == {1}
         assert not db.session.scalar(select(func.count()).where(Tip.needs_routing.is_(True)))
-    sent = Counter((m.form["To"], _code_of(m.form["Body"])) for m in fake.messages())
+    pages = [m for m in fake.messages() if "Reply ACK" in m.form["Body"]]
+    sent = Counter((m.form["To"], _code_of(m.form["Body"])) for m in pages)
     assert max(sent.values()) == 1, [k for k, v in sent.items() if v > 1]
+    # The spooled ACK is confirmed by an SMS of its own once applied.
+    confirmed = [m for m in fake.messages() if m.form["Body"].startswith("Acknowledged: ")]
+    assert [(m.form["To"], _code_of(m.form["Body"])) for m in confirmed] == [(sro.phone, acked)]
     for code in criticals:
         assert sent[(sro.phone, code)] == 1
     return given

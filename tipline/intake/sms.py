@@ -90,7 +90,8 @@ def receive_sms(
         if seen is not None:
             return _replayed(session, seen)
     if staff_found is not None and staff is not None:
-        reply = handle_staff_sms(session, svc, staff, staff_found[0], body, now)
+        via = "spool" if spooled is not None else "sms"
+        reply = handle_staff_sms(session, svc, staff, staff_found[0], body, now, via)
         session.add(InboundSid(sid_hash=sid_hash, tip_id=None, reply_kind="staff", created_at=now))
         forget.inbound(session, svc.vault, sid, now)  # Twilio forgets the staff text too
         return SmsOutcome("staff", reply=reply, school=school.slug)
