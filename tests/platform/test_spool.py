@@ -194,3 +194,21 @@ def test_a_web_tip_with_the_database_down_shows_its_receipt_and_opens_once_store
         assert svc.vault.get_text(tip, "body") == TEXT
         assert tip.source == "web"
         assert not tip.needs_routing  # routed by the drain
+
+
+def test_a_worker_on_the_same_machine_drains_the_spool_without_any_new_text(
+    spool_app: Flask,
+) -> None:
+    from workers.runner import Sweeper  # noqa: PLC0415
+
+    svc = services(spool_app)
+    spooled = spool_text(spool_app)
+    sweeper = Sweeper(spool_app, interval=0.2)
+    sweeper.start()
+    try:
+        wait_for(lambda: svc.spool.size() == 0, 20, "the worker's sweeper to drain the spool")
+    finally:
+        sweeper.stopping.set()
+        sweeper.join(timeout=10)
+    with spool_app.app_context():
+        assert db.session.scalar(select(Tip.code)) == spooled.code

@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from sqlalchemy.orm import Session
 
 from tipline.alerting import escalation, routing
@@ -94,7 +100,7 @@ def _in_arrival_order(svc: Services, result: Drained) -> list[tuple[Entry, dict[
 
 
 def _is_outage(e: DBAPIError) -> bool:
-    return type(e).__name__ in ("OperationalError", "InterfaceError")
+    return isinstance(e, OperationalError | InterfaceError)
 
 
 def _drain_one(session: Session, svc: Services, entry: Entry, record: dict[str, Any]) -> None:
