@@ -31,10 +31,22 @@ class _State:
         self.looked = float("-inf")
 
 
-def after_success(app: Flask, svc: Services) -> threading.Thread | None:
-    """Start a drain in the background if the spool holds texts; the thread, when started."""
+def _state(app: Flask) -> _State:
     state = app.extensions.setdefault(_STATE, _State())
     assert isinstance(state, _State)  # noqa: S101 - only this module sets it
+    return state
+
+
+def spooled(app: Flask) -> None:
+    """This process just spooled a text: the next one stored looks at the spool at once."""
+    state = _state(app)
+    with state.lock:
+        state.looked = float("-inf")
+
+
+def after_success(app: Flask, svc: Services) -> threading.Thread | None:
+    """Start a drain in the background if the spool holds texts; the thread, when started."""
+    state = _state(app)
     now = svc.clock()
     with state.lock:
         if now - state.looked < LOOK_EVERY or (state.thread and state.thread.is_alive()):

@@ -120,6 +120,7 @@ def answer(form: MultiDict[str, str]) -> tuple[str, int]:
         except (OSError, TiplineError) as spool_error:  # a full disk, a broken config file
             log.error("sms: the spool could not take the text (%s)", type(spool_error).__name__)
             raise e from None  # answered "text again" by `_database_down`
+        drainer.spooled(current_app._get_current_object())  # type: ignore[attr-defined]
     else:
         drainer.after_success(current_app._get_current_object(), svc)  # type: ignore[attr-defined]
     sms.hand_off(svc, outcome)
