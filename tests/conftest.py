@@ -160,8 +160,9 @@ def reset_state(app: Flask) -> None:
 
 
 @pytest.fixture
-def env(migrated: dict[str, str]) -> dict[str, str]:
-    return dict(migrated)
+def env(migrated: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    # A spool of the test's own: texts a test's database outage spools never reach another.
+    return {**migrated, "TIPLINE_SPOOL_DIR": str(tmp_path / "spool")}
 
 
 @pytest.fixture

@@ -90,7 +90,16 @@ def _engine_options(url: str) -> dict[str, Any]:
     # waiting; overflow absorbs the CLI and bursts.
     # hide_parameters: an exception's text never carries a value (sealed blobs, keyed hashes,
     # staff emails), only the statement.
-    return {"pool_pre_ping": False, "pool_size": 5, "max_overflow": 5, "hide_parameters": True}
+    # connect_timeout: a server that does not answer (host down, packets dropped) fails the
+    # connect within 2 s, so the SMS webhook still has time to spool the tip and answer.
+    return {
+        "pool_pre_ping": False,
+        "pool_size": 5,
+        "max_overflow": 5,
+        "hide_parameters": True,
+        "pool_timeout": 2,
+        "connect_args": {"connect_timeout": 2},
+    }
 
 
 def _migrations_dir() -> str:

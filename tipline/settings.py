@@ -42,6 +42,9 @@ class Settings:
     # How many reverse proxies stand in front (each appends to X-Forwarded-For); staff sign-in
     # takes the client address from there, and nothing else reads an address.
     trusted_proxies: int = 0
+    # Where tips taken while the database is down wait for it (`tipline.platform.spool`): on
+    # this host's own disk, one folder per host. Default `<instance>/spool`.
+    spool_dir: Path | None = None
 
     def __post_init__(self) -> None:
         # Fail closed: with only one of the two set, the app would run in console mode while
@@ -170,7 +173,15 @@ def load_settings(env: Mapping[str, str], *, cwd: Path | None = None) -> Setting
         metrics_token=env.get("TIPLINE_METRICS_TOKEN") or None,
         dev_mode=dev_mode,
         trusted_proxies=int(proxies),
+        spool_dir=_spool_dir(env.get("TIPLINE_SPOOL_DIR"), instance, base),
     )
+
+
+def _spool_dir(raw: str | None, instance: Path, base: Path) -> Path:
+    if not raw:
+        return instance / "spool"
+    path = Path(raw)
+    return (path if path.is_absolute() else base / path).resolve()
 
 
 def parse_shared_keys(raw: str, variable: str = "TWILIO_WEBHOOK_SHARED_KEYS") -> dict[str, str]:

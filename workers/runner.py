@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from tipline.alerting import escalation, flood, routing
 from tipline.db import own_connection, utcnow
 from tipline.extensions import db, dbsession
-from tipline.intake import firsttext
+from tipline.intake import firsttext, spooldrain
 from tipline.models import WorkerLease
 from tipline.outbox import erase, messages
 from tipline.platform import lease, queueing, sweeper
@@ -68,6 +68,9 @@ class Sweeper(threading.Thread):
             with self.app.app_context():
                 try:
                     release_dead_local_lease(dbsession())
+                    # Every worker drains its own host's spool, lease or not: the texts
+                    # spooled here are on this disk only (the folder's flock keeps it to one).
+                    spooldrain.drain(dbsession(), svc)
                     sweeper.sweep_once(
                         dbsession(),
                         self.holder,

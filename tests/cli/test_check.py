@@ -77,3 +77,28 @@ def test_bad_configuration_is_one_line(env: dict[str, str], tmp_path: os.PathLik
     assert done.returncode == 1
     assert len(done.stderr.splitlines()) == 1
     assert done.stderr.startswith("configuration: ")
+
+
+def test_a_schema_behind_the_package_names_both_revisions(
+    twilio_app: Flask, twilio_env: dict[str, str], numbers: dict[str, dict[str, str]]
+) -> None:
+    from sqlalchemy import text  # noqa: PLC0415
+
+    from tipline.cli.check_cmd import package_head  # noqa: PLC0415
+    from tipline.extensions import db  # noqa: PLC0415
+
+    head = package_head()
+    with twilio_app.app_context():
+        db.session.execute(text("UPDATE alembic_version SET version_num = '0008_staff_sessions'"))
+        db.session.commit()
+    try:
+        done = run_check(twilio_env)
+    finally:
+        with twilio_app.app_context():
+            db.session.execute(text("UPDATE alembic_version SET version_num = :h"), {"h": head})
+            db.session.commit()
+    assert done.returncode == 1
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("database: ")
+    assert "0008_staff_sessions" in line
+    assert str(head) in line

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
@@ -20,8 +22,11 @@ NO_DATABASE = "postgresql://tipline@127.0.0.1:9/tipline"
 
 
 @pytest.fixture
-def app_without_db(env: dict[str, str]) -> Iterator[Flask]:
-    app = build_app({**env, "TIPLINE_DATABASE_URL": NO_DATABASE}, TESTING=True)
+def app_without_db(env: dict[str, str], tmp_path: Path) -> Iterator[Flask]:
+    app = build_app(
+        {**env, "TIPLINE_DATABASE_URL": NO_DATABASE, "TIPLINE_SPOOL_DIR": str(tmp_path / "spool")},
+        TESTING=True,
+    )
     yield app
     from tipline.extensions import db  # noqa: PLC0415
 
@@ -29,8 +34,8 @@ def app_without_db(env: dict[str, str]) -> Iterator[Flask]:
         db.engine.dispose()
 
 
-def test_sms_with_the_database_down_asks_to_text_again_and_to_call_911(
-    app_without_db: Flask, caplog: pytest.LogCaptureFixture
+def test_sms_with_the_database_down_is_answered_with_a_code_and_spooled(
+    app_without_db: Flask, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     params = sms_params(TEXT, from_=PHONE)
     with caplog.at_level(logging.DEBUG):
@@ -41,12 +46,45 @@ def test_sms_with_the_database_down_asks_to_text_again_and_to_call_911(
         )
     assert resp.status_code == 200  # the only status whose TwiML reaches the student
     reply = "".join(m.text or "" for m in ElementTree.fromstring(resp.data).iter("Message"))  # noqa: S314 - our own TwiML
-    assert "text it again" in reply
+    assert re.search(r"Your tip code is T\d{8}\.", reply), reply
     assert "call 911" in reply
-    assert "llama al 911" in reply
     assert "database unavailable" in caplog.text
+    spooled = list((tmp_path / "spool").glob("*.tip"))
+    assert len(spooled) == 1
+    raw = spooled[0].read_bytes()
     for secret in (PHONE, PHONE[2:], "dad's gun", "gun tomorrow"):
         assert secret not in caplog.text
+        assert secret.encode() not in raw  # the spool file is encrypted
+    health = app_without_db.test_client().get("/healthz")
+    assert health.status_code == 503
+    assert health.get_json()["spool"] == 1
+    assert health.get_json()["db"] == "down"
+    metrics = app_without_db.test_client().get("/metrics")  # from loopback, no token set
+    assert metrics.status_code == 200
+    assert "tipline_spool_size 1.0" in metrics.get_data(as_text=True)
+
+
+def test_sms_with_the_database_and_the_spool_down_asks_to_text_again(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """A spool that cannot be written (here: its path is a file) falls back to the old answer."""
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    app = build_app(
+        {**env, "TIPLINE_DATABASE_URL": NO_DATABASE, "TIPLINE_SPOOL_DIR": str(blocker / "spool")},
+        TESTING=True,
+    )
+    params = sms_params(TEXT, from_=PHONE)
+    resp = app.test_client().post(
+        "/sms/inbound", data=params, headers={"X-Twilio-Signature": sign("/sms/inbound", params)}
+    )
+    reply = "".join(m.text or "" for m in ElementTree.fromstring(resp.data).iter("Message"))  # noqa: S314 - our own TwiML
+    assert "text it again" in reply
+    assert "llama al 911" in reply
+    from tipline.extensions import db  # noqa: PLC0415
+
+    with app.app_context():
+        db.engine.dispose()
 
 
 def test_status_callback_with_the_database_down_is_a_503(app_without_db: Flask) -> None:
@@ -58,11 +96,11 @@ def test_status_callback_with_the_database_down_is_a_503(app_without_db: Flask) 
     assert resp.get_data(as_text=True) == "database unavailable\n"
 
 
-def test_web_tip_with_the_database_down_is_a_503_page_with_911(
+def test_web_form_of_an_unknown_school_with_the_database_down_is_a_503_page_with_911(
     app_without_db: Flask, caplog: pytest.LogCaptureFixture
 ) -> None:
     client = app_without_db.test_client()
-    resp = client.get("/tip/lincoln?lang=es")
+    resp = client.get("/tip/nowhere?lang=es")
     assert resp.status_code == 503
     assert resp.headers["Retry-After"] == "60"
     page = resp.get_data(as_text=True)

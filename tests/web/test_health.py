@@ -20,7 +20,7 @@ def test_livez_answers_ok(client: FlaskClient) -> None:
 def test_healthz_reports_worker_down_without_a_sweeper_heartbeat(client: FlaskClient) -> None:
     resp = client.get("/healthz")
     assert resp.status_code == 503
-    assert resp.get_json() == {"db": "ok", "redis": "ok", "worker": "down"}
+    assert resp.get_json() == {"db": "ok", "redis": "ok", "worker": "down", "spool": 0}
 
 
 def test_healthz_is_ok_with_a_fresh_heartbeat(app: Flask, client: FlaskClient) -> None:
@@ -28,7 +28,7 @@ def test_healthz_is_ok_with_a_fresh_heartbeat(app: Flask, client: FlaskClient) -
         assert lease.acquire(db.session, SWEEPER_LEASE, "w1", utcnow(), timedelta(seconds=15))
     resp = client.get("/healthz")
     assert resp.status_code == 200
-    assert resp.get_json() == {"db": "ok", "redis": "ok", "worker": "ok"}
+    assert resp.get_json() == {"db": "ok", "redis": "ok", "worker": "ok", "spool": 0}
 
 
 def test_healthz_reports_a_stale_heartbeat_as_down(app: Flask, client: FlaskClient) -> None:

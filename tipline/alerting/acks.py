@@ -272,8 +272,13 @@ def handle_staff_message(  # noqa: PLR0911 - one reply per case
     school: School,
     body: str,
     now: datetime,
+    via: str = "sms",
 ) -> StaffReply:
-    """A text from a staff phone to `school`'s number: an ACK, or a hint. Caller commits."""
+    """A text from a staff phone to `school`'s number: an ACK, or a hint. Caller commits.
+
+    `via="spool"`: the text waited in the spool while the database was down; its answer went
+    long ago, so a successful ACK is confirmed by an SMS of its own.
+    """
     cmd = parse_ack(body)
     if cmd is None:
         return StaffReply(HINT)
@@ -305,7 +310,7 @@ def handle_staff_message(  # noqa: PLR0911 - one reply per case
         return StaffReply(already_text(alert))
     if school not in staff.schools and not _was_paged(session, alert.id, staff):
         return StaffReply(f"{alert.tip.code} is not one of your school's alerts. Nothing changed.")
-    result = acknowledge(session, vault, alert.id, staff, "sms", now)
+    result = acknowledge(session, vault, alert.id, staff, via, now)
     return StaffReply(result.reply, result.outbound_ids)
 
 

@@ -43,7 +43,8 @@ from tipline.district.config import CHANNELS, DistrictConfig, StepConfig
 from tipline.district.oncall import match_policy, recipients_for_step
 from tipline.district.sync import policy_steps
 from tipline.errors import UnknownSchool
-from tipline.models import Alert, AlertStep, Staff, Tip
+from tipline.models import Alert, AlertStep, AuditEvent, OutboundMessage, Staff, Tip
+from tipline.outbox import forget
 from tipline.outbox.messages import mark_skipped, queue_outbound
 from tipline.platform import queueing
 from tipline.platform.services import ALERTS_QUEUE, JobKind, Services
@@ -53,6 +54,7 @@ from tipline.vault.keyring import Vault
 log = logging.getLogger(__name__)
 
 FALLBACK_WAIT = 300
+PAGED_OFFLINE = "tip.paged_offline"  # audit action: the spool paged these staff already
 # rq schedules in whole seconds (it truncates), so a timer may fire up to 1 s before its
 # deadline; that early it still runs its step rather than waiting for another round trip.
 SLACK = timedelta(seconds=1)
@@ -367,6 +369,7 @@ def _page(
     if alert.school.alert_text != "link":
         text = vault.get_text(alert.tip, "body") if alert.tip.data_key else None
     ids: list[tuple[str, str]] = []
+    offline = _paged_offline(session, alert.tip_id) if at == (0, 0) else {}
     for channel in (c for c in CHANNELS if c in step.channels):
         for recipient in found:
             member = staff.get(recipient.staff)
@@ -400,11 +403,59 @@ def _page(
                 ack_token_hash=token_hash,
             )
             address = member.email if channel == "email" else member.phone
-            if not address:
-                mark_skipped(msg, f"no {'email' if channel == 'email' else 'phone'}", now)
-            else:
+            page = offline.get(member.key) if channel == "sms" else None
+            if _to_send(session, msg, channel, address, page, now):
                 ids.append((msg.id, channel))
     return ids, [r.staff for r in found], fallback
+
+
+def _paged_offline(session: Session, tip_id: str) -> dict[str, dict[str, Any]]:
+    """Staff key -> the SMS page the spool sent them about this tip while the database was
+    down (`tipline.intake.outage`): the first step records it instead of paging them again."""
+    details = session.scalars(
+        select(AuditEvent.detail).where(
+            AuditEvent.tip_id == tip_id, AuditEvent.action == PAGED_OFFLINE
+        )
+    ).all()
+    return {
+        str(page["staff"]): page
+        for detail in details
+        for page in detail.get("pages", [])
+        if isinstance(page, dict) and page.get("staff")
+    }
+
+
+def _to_send(
+    session: Session,
+    msg: OutboundMessage,
+    channel: str,
+    address: str | None,
+    page: dict[str, Any] | None,
+    now: datetime,
+) -> bool:
+    """Whether `msg` still has to go out: not when it went during the outage, or cannot go."""
+    if page is not None:
+        _already_sent(session, msg, page, now)
+        return False
+    if not address:
+        mark_skipped(msg, f"no {'email' if channel == 'email' else 'phone'}", now)
+        return False
+    return True
+
+
+def _already_sent(
+    session: Session, msg: OutboundMessage, page: dict[str, Any], now: datetime
+) -> None:
+    """The page went out during the outage: recorded as sent (an ACK from its recipient
+    counts as theirs), with Twilio's SID for its status and deletion; not sent again."""
+    sid = page.get("sid") or None
+    msg.status = "sent" if sid else "console"
+    msg.provider_sid = sid
+    msg.attempts = 1
+    sent_at = page.get("at")
+    msg.sent_at = datetime.fromisoformat(sent_at) if isinstance(sent_at, str) else now
+    msg.updated_at = now
+    forget.outbound(session, msg.id, "sms", sid, now)
 
 
 def due(

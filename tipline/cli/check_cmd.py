@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from flask import Flask
 from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from tipline.cli.assemble import build_app
@@ -16,6 +20,8 @@ from tipline.extensions import db
 from tipline.models import School
 from tipline.outbox.notifier import Notifier, SendError
 from tipline.platform.services import services
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 @click.command("check")
@@ -34,6 +40,23 @@ def check() -> None:
     click.echo("ok: configuration, database, Redis and Twilio numbers")
 
 
+def package_head() -> str | None:
+    """The migration head this package carries."""
+    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+
+def schema_problems(conn: Connection) -> list[str]:
+    """The database's Alembic revision against the package's head: one line when they differ."""
+    current = MigrationContext.configure(conn).get_current_revision()
+    head = package_head()
+    if current == head:
+        return []
+    return [
+        f"database: schema at revision {current or 'none'}, this package's migrations end at "
+        f"{head}; run `tipline init`"
+    ]
+
+
 def find_problems(app: Flask) -> list[str]:
     """Every problem found, one line each; empty when the deployment holds."""
     svc = services(app)
@@ -49,6 +72,7 @@ def find_problems(app: Flask) -> list[str]:
     with app.app_context():
         try:
             db.session.scalar(select(func.count()).select_from(School))
+            problems += schema_problems(db.session.connection())
         except SQLAlchemyError as e:
             reason = str(getattr(e, "orig", None) or type(e).__name__).strip().splitlines()[0]
             problems.append(

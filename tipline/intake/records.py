@@ -7,6 +7,7 @@ could not hold a NUL byte anyway).
 
 from __future__ import annotations
 
+import itertools
 import json
 import secrets
 from collections.abc import Iterator
@@ -64,7 +65,21 @@ def new_code(session: Session, school_id: int) -> str:
     raise IntakeError("could not allocate a tip code")  # pragma: no cover - 10^-20 odds
 
 
-_CODE_DIGITS = (4, 4, 4, 5, 5, 6, 6, 7, 8)
+# Never 8 digits: those are the codes handed out while the database is down
+# (`SPOOL_DIGITS`, `tipline.intake.outage`), kept as they are when the tip is stored later.
+_CODE_DIGITS = (4, 4, 4, 5, 5, 6, 6, 7, 7)
+SPOOL_DIGITS = 8
+
+
+def spool_code() -> str:
+    """A code for a tip taken without the database: 8 digits, a length the database's own
+    allocator never draws, so it cannot be handed out again once the tip is stored."""
+    low = 10 ** (SPOOL_DIGITS - 1)
+    return f"T{low + secrets.randbelow(9 * low)}"
+
+
+def is_spool_code(code: str) -> bool:
+    return len(code) == SPOOL_DIGITS + 1 and code[0] == "T" and code[1:].isdigit()
 
 
 def candidate_codes() -> Iterator[str]:
@@ -87,13 +102,22 @@ def create_tip(
     verdict: Any,
     tipster: Tipster | None,
     now: datetime,
+    code: str | None = None,
 ) -> Tip:
-    """Seal and add a tip with its verdict and the outbox mark; the caller commits."""
+    """Seal and add a tip with its verdict and the outbox mark; the caller commits.
+
+    `code`: the one already given out for it (a spooled tip), when still free.
+    """
+    free = (
+        code is not None
+        and session.scalar(select(Tip.id).where(Tip.school_id == school.id, Tip.code == code))
+        is None
+    )
     tip = Tip(
         id=new_id(),
         school=school,
         school_id=school.id,
-        code=new_code(session, school.id),
+        code=code if free and code is not None else new_code(session, school.id),
         source=source,
         severity=verdict.severity,
         category=verdict.category,
@@ -191,8 +215,12 @@ def add_tip_rows(
     verdict: Any,
     tipster_id: str | None,
     now: datetime,
+    code: str | None = None,
 ) -> TipRow:
-    """`create_tip` as rows: the sealed tip, its outbox mark and the `tip.created` event."""
+    """`create_tip` as rows: the sealed tip, its outbox mark and the `tip.created` event.
+
+    `code`: the one the student was already given (a spooled tip); a fresh one if it is taken.
+    """
     tip_id = new_id()
     triage = json.dumps(verdict_details(verdict), ensure_ascii=False)
     tip = dict(
@@ -211,7 +239,7 @@ def add_tip_rows(
         **rows.sealed(vault, "tip", tip_id, body=clean_text(text), triage=triage),
     )
     rows.write(session)  # its data key and tipster go first
-    code = _insert_with_code(session, tip)
+    code = _insert_with_code(session, tip, code)
     rows.audit(
         "tip.created",
         tip_id,
@@ -223,7 +251,7 @@ def add_tip_rows(
     return TipRow(tip_id, code, verdict.language)
 
 
-def _insert_with_code(session: Session, tip: dict[str, Any]) -> str:
+def _insert_with_code(session: Session, tip: dict[str, Any], first: str | None = None) -> str:
     """Insert the tip under a fresh code; the (school_id, code) key is the uniqueness check.
 
     A taken code costs one INSERT that does nothing, and a free one (nearly always) no query
@@ -237,7 +265,8 @@ def _insert_with_code(session: Session, tip: dict[str, Any]) -> str:
         .on_conflict_do_nothing(index_elements=["school_id", "code"])
         .returning(table.c.id)  # a row back means it went in (rowcount is not reliable here)
     )
-    for code in candidate_codes():
+    given = [first] if first else []
+    for code in itertools.chain(given, candidate_codes()):
         if conn.execute(stmt, {**tip, "code": code}).first() is not None:
             return code
     raise IntakeError("could not allocate a tip code")  # pragma: no cover - 10^-20 odds

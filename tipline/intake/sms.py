@@ -71,8 +71,11 @@ def receive_sms(
     now: datetime,
     check_replay: bool = True,
     bind: Engine | None = None,
+    spooled: student_sms.Spooled | None = None,
 ) -> SmsOutcome:
     """Store what one inbound text means in the session; the caller commits, then hands off.
+
+    `spooled`: the text was taken while the database was down (`tipline.intake.outage`).
 
     With `check_replay=False` a student's replayed MessageSid is caught by the unique key at
     commit instead of by a lookup first (`receive_and_commit` does that: one query less on
@@ -96,13 +99,14 @@ def receive_sms(
         if seen is not None:
             return _replayed(session, seen)
     if staff_found is not None and staff is not None:
-        reply = handle_staff_sms(session, svc, staff, staff_found[0], body, now)
+        via = "spool" if spooled is not None else "sms"
+        reply = handle_staff_sms(session, svc, staff, staff_found[0], body, now, via)
         session.add(InboundSid(sid_hash=sid_hash, tip_id=None, reply_kind="staff", created_at=now))
         forget.inbound(session, svc.vault, sid, now)  # Twilio forgets the staff text too
         return SmsOutcome("staff", reply=reply, school=school.slug)
     engine = bind if bind is not None else session.get_bind().engine
     inbound = student_sms.Inbound(
-        session, svc, school, sid, sid_hash, list(media)[:MAX_MEDIA], now, engine
+        session, svc, school, sid, sid_hash, list(media)[:MAX_MEDIA], now, engine, spooled
     )
     return student_sms.student_text(inbound, phone, records.clean_text(body), check_replay)
 

@@ -12,7 +12,13 @@ from tipline.platform.services import Services
 
 
 def handle_staff_sms(
-    session: Session, services: Services, staff: Staff, school: School, body: str, now: datetime
+    session: Session,
+    services: Services,
+    staff: Staff,
+    school: School,
+    body: str,
+    now: datetime,
+    via: str = "sms",
 ) -> str:
     """Act on a staff member's SMS and return the reply text; the caller commits.
 
@@ -20,5 +26,5 @@ def handle_staff_sms(
     confirmation, and the others already paged are told by SMS once the caller commits.
     """
 
-    reply = acks.handle_staff_message(session, services.vault, staff, school, body, now)
+    reply = acks.handle_staff_message(session, services.vault, staff, school, body, now, via)
     return reply.text

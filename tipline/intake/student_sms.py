@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from tipline.alerting.escalation import PAGED_OFFLINE
 from tipline.db import new_id
 from tipline.district.cache import SchoolInfo
 from tipline.intake import firsttext, keywords, records, replies
@@ -58,6 +59,19 @@ class SmsOutcome:
 
 
 @dataclass(frozen=True)
+class Spooled:
+    """A text the spool kept while the database was down, now stored for good.
+
+    code: the code the student was answered with (`records.spool_code`), kept as it is.
+    paged: who was paged from the configuration then ({"staff", "sid", "at"} each), so
+    routing does not page them again (`tipline.alerting.escalation`).
+    """
+
+    code: str | None
+    paged: tuple[dict[str, str | None], ...] = ()
+
+
+@dataclass(frozen=True)
 class Inbound:
     """One student text on its way into the database."""
 
@@ -69,6 +83,7 @@ class Inbound:
     media: list[MediaRef]
     now: datetime
     bind: Engine  # the session's: `tipline.intake.firsttext` runs on a connection of its own
+    spooled: Spooled | None = None
 
     def remember(self, rows: records.Rows, kind: str, tip_id: str | None) -> None:
         """Keep the MessageSid (as a keyed hash) and what was answered, for replays; and the
@@ -117,7 +132,7 @@ def student_text(inbound: Inbound, phone: str, text: str, check_replay: bool) ->
     """A student's text: the one-statement first text when it can be, else the general path."""
     verdict = None
     phone_hash = inbound.svc.vault.lookup_hash(inbound.session, "phone", phone)
-    if not check_replay and _may_be_first_text(inbound, text):
+    if not check_replay and inbound.spooled is None and _may_be_first_text(inbound, text):
         verdict = classify(text, rules=inbound.svc.rules(inbound.session))
         outcome = _first_text(inbound, phone, phone_hash, text, verdict)
         if outcome is not None:
@@ -182,8 +197,10 @@ def _from_student(
     if verdict is None:
         verdict = classify(text, rules=inbound.svc.rules(session))
     rows = records.Rows()
+    # A spooled text with a code was answered as a new tip: it becomes one, under that code.
+    as_new = inbound.spooled is not None and inbound.spooled.code is not None
     if tipster is not None:
-        open_tip = _open_tip(session, tipster.id, school, inbound.now)
+        open_tip = None if as_new else _open_tip(session, tipster.id, school, inbound.now)
         if open_tip is not None:
             return _follow_up(inbound, rows, tipster, open_tip, text, verdict)
         tipster_id = tipster.id
@@ -229,7 +246,10 @@ def _new_tip(
         verdict=verdict,
         tipster_id=tipster_id,
         now=inbound.now,
+        code=inbound.spooled.code if inbound.spooled is not None else None,
     )
+    if inbound.spooled is not None and inbound.spooled.paged:
+        rows.audit(PAGED_OFFLINE, tip.id, code=tip.code, pages=list(inbound.spooled.paged))
     atts = _record_media(inbound, rows, tip.id, None)
     inbound.remember(rows, reply_kind("tip", tip.language, _crisis(verdict)), tip.id)
     rows.write(inbound.session)

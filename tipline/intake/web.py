@@ -57,6 +57,15 @@ class WebReceipt:
 
 
 @dataclass(frozen=True)
+class SpooledReceipt:
+    """A web tip taken while the database was down: its receipt was shown then."""
+
+    code: str  # the receipt code, normal form
+    passphrase_hash: str
+    tip_code: str  # the `T` code its offline page (if any) carried
+
+
+@dataclass(frozen=True)
 class FollowupResult:
     message: Message
     escalated: bool  # the new text raised the tip's severity: route it again after commit
@@ -86,10 +95,13 @@ def submit_web_tip(
     lang: str,
     now: datetime,
     fresh_session: bool = False,
+    spooled: SpooledReceipt | None = None,
 ) -> WebReceipt:
     """Store a sealed web tip, its attachment and a new receipt; the caller commits.
 
     `fresh_session`: the browser session sent no tip before (flood mode counts these).
+    `spooled`: the receipt was made while the database was down (`tipline.intake.outage`);
+    it is kept, and the returned passphrase is empty (only its hash was kept).
     """
     clean = records.clean_text(text)
     if not clean.strip():
@@ -97,15 +109,20 @@ def submit_web_tip(
     # Before anything is written, and cheap: the length and the first bytes. The file is
     # decoded (and its EXIF GPS, phone model and time dropped) by the sandbox in the worker.
     content_type = check_attachment(attachment) if attachment is not None else None
-    code = receipts.new_code()
-    passphrase = receipts.new_passphrase()
+    code = spooled.code if spooled is not None else receipts.new_code()
+    passphrase = "" if spooled is not None else receipts.new_passphrase()
+    passphrase_hash = (
+        spooled.passphrase_hash
+        if spooled is not None
+        else passwords.hash_secret(receipts.normalize_passphrase(passphrase))
+    )
     # The code is only a keyed hash (a stolen database cannot be searched for a code without
     # the lookup key) and the passphrase only an argon2 hash (slow to guess offline).
     tipster = Tipster(
         id=new_id(),
         kind="web",
         receipt_hash=vault.lookup_hash(session, "receipt", code),
-        passphrase_hash=passwords.hash_secret(receipts.normalize_passphrase(passphrase)),
+        passphrase_hash=passphrase_hash,
         language=lang,
         created_at=now,
     )
@@ -120,6 +137,7 @@ def submit_web_tip(
         verdict=verdict,
         tipster=tipster,
         now=now,
+        code=spooled.tip_code if spooled is not None else None,
     )
     tip.fresh_session = fresh_session
     att = None

@@ -10,6 +10,7 @@ label ever holds a tip, a code or a number: only fixed words.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -27,6 +28,7 @@ from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 from rq import Queue
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from tipline.models import AlertStep, Flood, OutboundMessage, Tip, WorkerLease
@@ -68,6 +70,19 @@ class ScrapeTime(Collector):
         self.session, self.svc, self.now = session, svc, now
 
     def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "tipline_spool_size",
+            "Texts this host took while the database was down, not stored yet",
+            value=self.svc.spool.size(),
+        )
+        try:
+            yield from self._from_database()
+        except SQLAlchemyError:  # the database is down: what does not need it still shows
+            with contextlib.suppress(SQLAlchemyError):
+                self.session.rollback()
+        yield self._queue_depth()
+
+    def _from_database(self) -> Iterator[Metric]:
         s = self.session
         tips = GaugeMetricFamily("tipline_tips", "Tips stored, by status", labels=["status"])
         for status, n in s.execute(select(Tip.status, func.count()).group_by(Tip.status)):
@@ -137,6 +152,7 @@ class ScrapeTime(Collector):
             value=(self.now - beat).total_seconds() if beat is not None else -1.0,
         )
 
+    def _queue_depth(self) -> Metric:
         depth = GaugeMetricFamily(
             "tipline_queue_depth",
             "Jobs waiting in each rq queue (-1: Redis down)",
@@ -148,7 +164,7 @@ class ScrapeTime(Collector):
             except (RedisError, OSError):
                 n = -1
             depth.add_metric([name], n)
-        yield depth
+        return depth
 
 
 def exposition(session: Session, svc: Services, now: datetime) -> bytes:

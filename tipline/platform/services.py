@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from tipline.extensions import db
 from tipline.models import TRIAGE_SETTING, Setting
 from tipline.platform.redisconn import connect
+from tipline.platform.spool import Spool
 from tipline.settings import Settings
 from tipline.triage import TriageRulesError, load_rules
 from tipline.vault.keyring import Vault
@@ -106,6 +107,12 @@ class Services:
             conn, self._embedded = connect(self.settings.redis_url, self.settings.instance_path)
             return conn
 
+    @cached_property
+    def spool(self) -> Spool:
+        """This host's spool of texts taken while the database was down."""
+        directory = self.settings.spool_dir or self.settings.instance_path / "spool"
+        return Spool(directory, self.vault.keyring)
+
     def queue(self, name: str = DEFAULT_QUEUE) -> Queue:
         return Queue(name, connection=self.redis, serializer=SERIALIZER)
 
@@ -134,6 +141,16 @@ class Services:
                 return self._rules
         self._rules_value = value
         return self._rules
+
+    def rules_in_hand(self, district_words: Any = None) -> RuleSet:
+        """The rules this process has compiled, without the database (the spool's triage);
+        else the packaged ones plus `district_words` (the config file's `[triage]`)."""
+        if self._rules is not None:
+            return self._rules
+        try:
+            return load_rules(district_words or None)
+        except TriageRulesError:
+            return load_rules(None)
 
     def forget_rules(self) -> None:
         """Drop the cached rules, so the next `rules` call compiles the setting again."""

@@ -72,6 +72,22 @@ class MasterKeyring:
             raise CryptoError(f"master key {master_id!r} is not in TIPLINE_MASTER_KEYS")
         return open_sealed(key, wrapped, f"tipline:v1:datakey:{key_ref}".encode())
 
+    def seal_derived(self, purpose: str, plaintext: bytes, aad: bytes) -> tuple[str, bytes]:
+        """Encrypt under an HKDF subkey of the current master key (no data key, no database:
+        the spool); returns (master key id, ciphertext)."""
+        key = subkey(self._keys[self.current_id], purpose)
+        return self.current_id, seal(key, plaintext, aad)
+
+    def derived_hash(self, purpose: str, value: str) -> str:
+        """`keyed_hash` under an HKDF subkey of the current master key (no database needed)."""
+        return keyed_hash(subkey(self._keys[self.current_id], purpose), value)
+
+    def open_derived(self, master_id: str, purpose: str, blob: bytes, aad: bytes) -> bytes:
+        key = self._keys.get(master_id)
+        if key is None:
+            raise CryptoError(f"master key {master_id!r} is not in TIPLINE_MASTER_KEYS")
+        return open_sealed(subkey(key, purpose), blob, aad)
+
 
 def subkey(root: bytes, purpose: str) -> bytes:
     """HKDF-SHA256 subkey of the lookup key, one per purpose (phones, message sids, limits)."""

@@ -26,7 +26,7 @@ def livez() -> Response:
 @bp.get("/healthz")
 def healthz() -> tuple[Response, int]:
     """Database, Redis and the worker's sweeper heartbeat, each "ok" or "down"."""
-    state = {"db": "down", "redis": "down", "worker": "down"}
+    state = {"db": "down", "redis": "down", "worker": "down"}  # "spool": a count, added last
     try:
         db.session.execute(text("SELECT 1"))
         state["db"] = "ok"
@@ -40,7 +40,8 @@ def healthz() -> tuple[Response, int]:
     except Exception:  # noqa: S110 - Redis unreachable is exactly what this reports
         pass
     ok = all(v == "ok" for v in state.values())
-    return jsonify(state), 200 if ok else 503
+    # Texts this host took while the database was down and has not stored yet.
+    return jsonify({**state, "spool": services().spool.size()}), 200 if ok else 503
 
 
 LOOPBACK = frozenset({"127.0.0.1", "::1"})

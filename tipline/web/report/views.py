@@ -7,6 +7,7 @@ holding the CSRF token and a random id that counts the session's tips (`formtoke
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,6 +17,7 @@ from flask import (
     Response,
     abort,
     current_app,
+    g,
     render_template,
     request,
     url_for,
@@ -23,12 +25,14 @@ from flask import (
 from flask import session as browser_session
 from flask.typing import ResponseReturnValue
 from itsdangerous import BadData, URLSafeTimedSerializer
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.datastructures import FileStorage
 
 from tipline.db import utcnow
-from tipline.errors import UnknownSchool
+from tipline.district.config import SchoolConfig, load_district
+from tipline.errors import TiplineError, UnknownSchool
 from tipline.extensions import dbsession
-from tipline.intake import formtokens, web
+from tipline.intake import formtokens, outage, web
 from tipline.intake.records import conversation, school_by_slug
 from tipline.models import School, Tip
 from tipline.platform.queueing import enqueue_fetch_media, hand_off_route
@@ -36,6 +40,8 @@ from tipline.platform.ratelimit import LimiterUnavailable, Limits, RateLimited
 from tipline.platform.services import services
 from tipline.web.report.forms import FollowupForm, ReplyForm, TipForm
 from tipline.web.report.i18n import pick_lang, strings
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("report", __name__)
 
@@ -69,7 +75,24 @@ def _no_store(resp: Response) -> Response:
 
 @bp.route("/tip/<school>", methods=["GET", "POST"])
 def tip(school: str) -> ResponseReturnValue:
-    """The tip form; on success the receipt, shown this once."""
+    """The tip form; on success the receipt, shown this once.
+
+    With the database down the form is still served and a tip still taken: from the
+    configuration file, into this machine's spool (`tipline.intake.outage`).
+    """
+    try:
+        return _tip(school)
+    except SQLAlchemyError as e:
+        _discard_session()
+        orig = getattr(e, "orig", None)
+        log.warning(
+            "report.tip: database unavailable (%s); the form works from the spool",
+            type(orig if orig is not None else e).__name__,
+        )
+        return _tip_without_database(school, e)
+
+
+def _tip(school: str) -> ResponseReturnValue:
     session = dbsession()
     try:
         found = school_by_slug(session, school)
@@ -81,6 +104,7 @@ def tip(school: str) -> ResponseReturnValue:
     svc = services()
     fresh = False
     if form.is_submitted():
+        g.tip_token_redeemed = True
         try:
             fresh = formtokens.redeem(
                 svc,
@@ -132,6 +156,71 @@ def tip(school: str) -> ResponseReturnValue:
         switch_url=url_for("report.tip", school=found.slug, lang=strings(lang)["switch_lang"]),
         action=url_for("report.tip", school=found.slug, lang=lang),
     )
+
+
+def _tip_without_database(slug: str, down: SQLAlchemyError) -> ResponseReturnValue:
+    """`_tip` from the configuration file and the spool; the receipt is shown as usual."""
+    svc = services()
+    try:
+        found = load_district(svc.settings.config_path).school(slug)
+    except TiplineError:
+        found = None
+    if found is None:
+        raise down  # a school the file does not name: the usual "try again later" page
+    lang = pick_lang()
+    form = TipForm()
+    budget = current_app.config.get(BUDGET_CONFIG) or formtokens.Budget()
+    if form.is_submitted() and not g.get("tip_token_redeemed"):
+        try:
+            formtokens.redeem(
+                svc,
+                current_app.secret_key or "",
+                form.form_token.data or "",
+                school=found.slug,
+                session_id=_session_id(),
+                budget=budget,
+            )
+        except formtokens.FormRefused as e:
+            status, title, body = FORM_REFUSALS[e.reason]
+            link = url_for("report.tip", school=found.slug, lang=lang)
+            return _notice(lang, title, strings(lang)[body], status, link=link)
+    if form.validate_on_submit():
+        try:
+            receipt = outage.receive_web_offline(
+                svc,
+                school=found.slug,
+                text=form.text.data,
+                attachment=_read_upload(form.attachment.data),
+                lang=lang,
+                now=utcnow(),
+            )
+        except web.EmptyTip:
+            form.text.errors.append("err_text_required")
+        except web.AttachmentRejected as e:
+            form.attachment.errors.append(f"err_file_{e.reason}")
+        except OSError as e:
+            log.error("report.tip: the spool could not take the tip (%s)", type(e).__name__)
+            raise down from None
+        else:
+            formtokens.spend(svc, _session_id(), budget)
+            return _page("report/receipt.html", lang, school=found, receipt=receipt)
+    form.form_token.data = formtokens.issue(current_app.secret_key or "", found.slug, _session_id())
+    return _page(
+        "report/tip.html",
+        lang,
+        school=found,
+        form=form,
+        hours=_hours(found, lang),
+        switch_url=url_for("report.tip", school=found.slug, lang=strings(lang)["switch_lang"]),
+        action=url_for("report.tip", school=found.slug, lang=lang),
+    )
+
+
+def _discard_session() -> None:
+    try:
+        dbsession().rollback()
+    except SQLAlchemyError:
+        log.debug("the session's connection was already gone")
 
 
 def _session_id() -> str:
@@ -290,7 +379,7 @@ def _read_upload(upload: Any) -> bytes | None:
     return upload.stream.read(web.MAX_ATTACHMENT + 1)
 
 
-def _hours(school: School, lang: str) -> str | None:
+def _hours(school: School | SchoolConfig, lang: str) -> str | None:
     if not school.monitored:
         return None
     return strings(lang)["monitored"].format(hours=school.monitored, timezone=school.timezone)

@@ -11,21 +11,23 @@ import logging
 from typing import cast
 from xml.sax.saxutils import escape
 
-from flask import Blueprint, Response, abort, request
+from flask import Blueprint, Response, abort, current_app, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
 from tipline.alerting import fallback
 from tipline.db import utcnow
+from tipline.errors import TiplineError
 from tipline.extensions import db, dbsession
-from tipline.intake import replies, sms
+from tipline.intake import outage, replies, sms
 from tipline.platform.metrics import SMS_INBOUND
 from tipline.platform.services import services
 from tipline.web import twiliohooks
 from tipline.web.errorpages import database_unavailable
+from tipline.web.sms import drainer
 
 log = logging.getLogger(__name__)
 
@@ -86,18 +88,41 @@ def answer(form: MultiDict[str, str]) -> tuple[str, int]:
     Needs the app context only, no request: `tipline.web.sms.fastpath` calls it too.
     """
     svc = services()
-    outcome = sms.receive_and_commit(
-        # The scoped session, not a Session made now: a first text never needs one.
-        cast(Session, db.session),
-        svc,
-        to=form["To"],
-        from_=form["From"],
-        body=form["Body"],
-        sid=form["MessageSid"],
-        media=_media(form),
-        now=utcnow(),
-        bind=db.engine,
-    )
+    now = utcnow()
+    try:
+        outcome = sms.receive_and_commit(
+            # The scoped session, not a Session made now: a first text never needs one.
+            cast(Session, db.session),
+            svc,
+            to=form["To"],
+            from_=form["From"],
+            body=form["Body"],
+            sid=form["MessageSid"],
+            media=_media(form),
+            now=now,
+            bind=db.engine,
+        )
+    except SQLAlchemyError as e:
+        # The database is down (at connect or mid-transaction): the text goes to the spool
+        # and the student is answered as usual; it is stored when the database is back.
+        _discard_session()
+        log.warning("sms: database unavailable (%s); the text goes to the spool", _kind(e))
+        try:
+            outcome = outage.receive_offline(
+                svc,
+                to=form["To"],
+                from_=form["From"],
+                body=form["Body"],
+                sid=form["MessageSid"],
+                media=_media(form),
+                now=now,
+            )
+        except (OSError, TiplineError) as spool_error:  # a full disk, a broken config file
+            log.error("sms: the spool could not take the text (%s)", type(spool_error).__name__)
+            raise e from None  # answered "text again" by `_database_down`
+        drainer.spooled(current_app._get_current_object())  # type: ignore[attr-defined]
+    else:
+        drainer.after_success(current_app._get_current_object(), svc)  # type: ignore[attr-defined]
     sms.hand_off(svc, outcome)
     SMS_INBOUND.labels(kind=outcome.kind).inc()
     # The reply reports to /sms/status like a sent message, so Twilio can be asked to delete
@@ -121,6 +146,19 @@ def status() -> ResponseReturnValue:
     if msg is not None:
         log.info("outbound %s is now %s", msg.id, msg.status)
     return Response(status=204)
+
+
+def _kind(e: SQLAlchemyError) -> str:
+    orig = getattr(e, "orig", None)
+    return type(orig if orig is not None else e).__name__
+
+
+def _discard_session() -> None:
+    """Drop the request's session and its connection: both may be broken."""
+    try:
+        db.session.remove()
+    except SQLAlchemyError:
+        log.debug("the session's connection was already gone")
 
 
 def _media(form: MultiDict[str, str]) -> list[sms.MediaRef]:
