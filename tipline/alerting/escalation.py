@@ -409,6 +409,11 @@ def _page(
     return ids, [r.staff for r in found], fallback
 
 
+def paged_offline(session: Session, tip_id: str) -> bool:
+    """Whether the spool paged someone about this tip while the database was down."""
+    return bool(_paged_offline(session, tip_id))
+
+
 def _paged_offline(session: Session, tip_id: str) -> dict[str, dict[str, Any]]:
     """Staff key -> the SMS page the spool sent them about this tip while the database was
     down (`tipline.intake.outage`): the first step records it instead of paging them again."""

@@ -63,15 +63,20 @@ def route_tip(
     session.scalars(select(School.id).where(School.id == tip.school_id).with_for_update()).first()
     placement = incidents.place_tip(session, vault, rules, tip, now)
     incident = placement.incident
-    held = flooding.hold(
-        session,
-        vault,
-        tip,
-        now,
-        would_page=placement.page,
-        signals=placement.signals,
-        public_url=public_url,
-    )
+    # A tip the spool already paged about while the database was down keeps its escalation:
+    # a drain after an outage delivers many tips at once, and holding those for a digest
+    # would stop the chain of a critical tip that nobody has acknowledged yet.
+    held = None
+    if not escalation.paged_offline(session, tip.id):
+        held = flooding.hold(
+            session,
+            vault,
+            tip,
+            now,
+            would_page=placement.page,
+            signals=placement.signals,
+            public_url=public_url,
+        )
     if held is not None:
         member = session.get(IncidentTip, tip.id)
         if member is not None:
