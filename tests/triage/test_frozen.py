@@ -5,8 +5,11 @@ precision >= 0.75, severity and category accuracy >= 0.80, Spanish within 5 poin
 Where a target is met the assertion is the target (recall overall, both accuracies, Spanish);
 where it is missed the assertion is the figure honestly reached, to guard against a regression
 without claiming the target: 3 critical tips at normal or low (all English), English critical
-recall 0.933, critical precision 0.737. The configuration was chosen on cross-validated
-figures of the training split (recall 0.960, no critical tip at normal or low, precision 0.735).
+recall 0.933. The configuration was chosen on cross-validated figures of the training split
+(then recall 0.960, no critical tip at normal or low, precision 0.735). With t9 in the training
+corpus (CV recall 0.981, precision 0.684) the frozen precision rose to 0.772 (target met, now
+asserted) while recall fell to 0.946 (en 0.924): the recall floors below are not loosened, so
+they fail until recall is back.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ def test_precision_and_accuracy(frozen: LayerReport) -> None:
     combined = frozen.reports["combined"]
     precision = combined.score("critical").precision
     assert precision is not None
-    assert precision >= 0.73  # target 0.75: not reached (0.737)
+    assert precision >= 0.75  # the target (0.772 reached; 0.737 before t9)
     assert combined.severity_accuracy >= 0.80
     assert combined.category_accuracy >= 0.80
 
