@@ -29,9 +29,9 @@ from tests.support.web import (
 from tipline.cli.assemble import build_app
 from tipline.extensions import db, dbsession
 from tipline.intake import receipts, web
+from tipline.intake.web import keyed_passphrase
 from tipline.models import Attachment, Tip, Tipster
 from tipline.platform.services import services
-from tipline.vault.passwords import verify_secret
 from tipline.web.headers import CSP
 
 STATIC = Path(__file__).resolve().parents[2] / "tipline" / "static"
@@ -91,8 +91,11 @@ def test_web_tip_over_real_http_without_javascript(
             assert normal is not None
             hashed = services(app).vault.lookup_hash(dbsession(), "receipt", normal)
             assert tipster.receipt_hash == hashed
-            assert tipster.passphrase_hash is not None
-            assert verify_secret(tipster.passphrase_hash, passphrase)
+            # The passphrase only as a keyed hash, salted by the receipt: never in the clear.
+            assert tipster.passphrase_hash == keyed_passphrase(
+                dbsession(), services(app).vault, hashed, passphrase
+            )
+            assert passphrase not in tipster.passphrase_hash
 
         login = Page(browser.get(f"{live_server}/followup", timeout=10).text)
         resp = browser.post(

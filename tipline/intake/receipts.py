@@ -2,7 +2,7 @@
 
 The code is 16 Crockford base32 characters (80 bits) so it survives being read aloud or copied
 by hand; the passphrase is six words of the EFF long list (77 bits). Neither is ever stored:
-the code only as a keyed hash, the passphrase only as an argon2 hash (see `webtips`).
+both only as keyed hashes, the passphrase's salted by its receipt (see `intake.web`).
 """
 
 from __future__ import annotations

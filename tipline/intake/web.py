@@ -6,7 +6,7 @@ after the commit hands it to the worker for routing (`queueing.hand_off_route`).
 
 from __future__ import annotations
 
-import secrets
+import hmac
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -111,17 +111,19 @@ def submit_web_tip(
     content_type = check_attachment(attachment) if attachment is not None else None
     code = spooled.code if spooled is not None else receipts.new_code()
     passphrase = "" if spooled is not None else receipts.new_passphrase()
+    # The code and the passphrase are kept only as keyed hashes: a stolen database cannot be
+    # searched for either without the lookup key, and 77 random bits need no slow hash on top
+    # (an argon2 hash per post would let a flood of posts tie up the web workers).
+    receipt_hash = vault.lookup_hash(session, "receipt", code)
     passphrase_hash = (
         spooled.passphrase_hash
         if spooled is not None
-        else passwords.hash_secret(receipts.normalize_passphrase(passphrase))
+        else keyed_passphrase(session, vault, receipt_hash, passphrase)
     )
-    # The code is only a keyed hash (a stolen database cannot be searched for a code without
-    # the lookup key) and the passphrase only an argon2 hash (slow to guess offline).
     tipster = Tipster(
         id=new_id(),
         kind="web",
-        receipt_hash=vault.lookup_hash(session, "receipt", code),
+        receipt_hash=receipt_hash,
         passphrase_hash=passphrase_hash,
         language=lang,
         created_at=now,
@@ -193,12 +195,11 @@ def open_followup(session: Session, vault: Vault, code: str, passphrase: str) ->
                 Tipster.receipt_hash == vault.lookup_hash(session, "receipt", normal)
             )
         ).first()
-    candidate = receipts.normalize_passphrase(passphrase)
     if tipster is None or tipster.passphrase_hash is None:
-        # Spend the same argon2 time as a real check: a fast "no such code" would be an oracle.
-        passwords.verify_secret(_dummy_hash(), candidate)
+        # The same work as a real check: a faster "no such code" would be an oracle.
+        keyed_passphrase(session, vault, "0" * 64, passphrase)
         return None
-    if not passwords.verify_secret(tipster.passphrase_hash, candidate) or tipster.blocked:
+    if not _passphrase_matches(session, vault, tipster, passphrase) or tipster.blocked:
         return None
     return session.scalars(
         select(Tip).where(Tip.tipster_id == tipster.id).order_by(Tip.created_at.desc())
@@ -272,13 +273,19 @@ def add_followup(
     return FollowupResult(message=msg, escalated=escalated)
 
 
-_DUMMY: dict[int, str] = {}
+KEYED = "k1$"  # a keyed passphrase hash; anything else is argon2 (older tips, the spool)
 
 
-def _dummy_hash() -> str:
-    """An argon2 hash of nothing anyone knows, made with the current hasher's parameters."""
-    key = id(passwords.hasher())
-    if key not in _DUMMY:
-        _DUMMY.clear()
-        _DUMMY[key] = passwords.hash_secret(secrets.token_hex(16))
-    return _DUMMY[key]
+def keyed_passphrase(session: Session, vault: Vault, receipt_hash: str, passphrase: str) -> str:
+    """The stored form of a receipt's passphrase: a keyed hash, salted by its receipt."""
+    normal = receipts.normalize_passphrase(passphrase)
+    return KEYED + vault.lookup_hash(session, "passphrase", f"{receipt_hash}\x00{normal}")
+
+
+def _passphrase_matches(session: Session, vault: Vault, tipster: Tipster, passphrase: str) -> bool:
+    stored = tipster.passphrase_hash or ""
+    if stored.startswith(KEYED):
+        expected = keyed_passphrase(session, vault, tipster.receipt_hash or "", passphrase)
+        return hmac.compare_digest(stored, expected)
+    # Made while the database was down (the spool has no lookup key) or before keyed hashes.
+    return passwords.verify_secret(stored, receipts.normalize_passphrase(passphrase))

@@ -17,7 +17,7 @@ from tipline.vault import crypto
 
 LOOKUP_SECRET = "lookup"  # noqa: S105 - the name of a row, not a secret
 CACHED_KEYS = 4096  # unwrapped data keys kept per process
-PURPOSES = ("phone", "sid", "ratelimit", "receipt", "incident")
+PURPOSES = ("phone", "sid", "ratelimit", "receipt", "incident", "passphrase")
 
 
 class WrappedKey(NamedTuple):
