@@ -145,7 +145,9 @@ def approve(
 
 def decrypt(session: Session, vault: Vault, reveal_id: str, now: datetime) -> bool:
     """The worker's part: seal the number for the asker under a key of its own. Idempotent."""
-    reveal = session.get(Reveal, reveal_id, with_for_update=True)
+    reveal = session.scalars(
+        select(Reveal).where(Reveal.id == reveal_id).with_for_update(of=Reveal)
+    ).first()
     if reveal is None or reveal.status != "approved":
         return False
     tip = session.get(Tip, reveal.tip_id)
