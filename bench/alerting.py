@@ -2,7 +2,8 @@
 redis-server of the bench's own, and a local fake Twilio that notes when each request lands.
 
 A. webhook received -> Twilio Messages request for the on-duty SRO: 500 critical tips about
-   distinct events, 10 a second (target p99 < 500 ms);
+   distinct events, 10 a second (target p99 < 500 ms), with Lincoln's flood level set above
+   that rate (at the default level it is a flood: a digest a minute, see bench/load.py);
 B. escalation lateness after a step's deadline with a healthy worker (target p99 <= 2 s);
 C. the same after Redis lost every job (FLUSHDB mid-wait; target <= sweeper interval + 2 s);
 D. the same with Redis stopped altogether mid-wait (the sweeper sends by itself).
@@ -48,6 +49,8 @@ TEXTS = [
     "i have a rope and im going to hang myself tonight",
     "she said goodbye and is going to overdose tonight",
 ]
+FLOOD_AT = 'slug = "lincoln"\n'
+FLOOD_OFF = "flood = { tips = 10000, web_sessions = 1000 }\n"
 SHORT_POLICY = """
 [[policy]]
 name = "bench-short"
@@ -225,7 +228,14 @@ def main() -> None:  # noqa: PLR0915 - one scenario after another
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tips", type=int, default=500)
     parser.add_argument("--escalations", type=int, default=100)
+    parser.add_argument("--only-a", action="store_true", help="scenario A alone (quicker)")
     args = parser.parse_args()
+    healthy: list[float] = []
+    flushed: list[float] = []
+    gone: list[float] = []
+    healthy_by: dict[str, int] = {}
+    flushed_by: dict[str, int] = {}
+    gone_by: dict[str, int] = {}
 
     fake = FakeTwilio()
     port = free_port()
@@ -233,13 +243,18 @@ def main() -> None:  # noqa: PLR0915 - one scenario after another
     workdir = Path(tempfile.mkdtemp(prefix="tipline-bench-alerting-"))
     short_config = workdir / "short.toml"
     example = (REPO / "config" / "example.toml").read_text()
+    # These measure the page path itself: 100 tips in 10 s is past the default flood level
+    # (20), where staff would get a digest a minute instead (bench/load.py measures that).
+    example = example.replace(FLOOD_AT, FLOOD_AT + FLOOD_OFF, 1)
+    paging_config = workdir / "paging.toml"
+    paging_config.write_text(example)
     short_config.write_text(example.split("# --- escalation policies")[0] + SHORT_POLICY)
     try:
         with database() as db_url, own_redis(workdir) as (redis_url, redis_proc):
             env = {
                 **os.environ,
                 "TIPLINE_INSTANCE": str(workdir / "instance"),
-                "TIPLINE_CONFIG": str(REPO / "config" / "example.toml"),
+                "TIPLINE_CONFIG": str(paging_config),
                 "TIPLINE_DATABASE_URL": db_url,
                 "TIPLINE_REDIS_URL": redis_url,
                 "TIPLINE_SECRET_KEY": "bench",
@@ -281,34 +296,34 @@ def main() -> None:  # noqa: PLR0915 - one scenario after another
                 missing = len(sent) - len(latency)
                 with engine.begin() as conn:  # stop part A's escalations: they are done
                     conn.execute(text("UPDATE alert SET status = 'acked', next_at = NULL"))
+                if not args.only_a:
+                    subprocess.run(
+                        [sys.executable, "-m", "tipline", "init"],
+                        check=True,
+                        env={**env, "TIPLINE_CONFIG": str(short_config)},
+                        capture_output=True,
+                    )
+                    # B. healthy worker: lateness of timer-driven steps
+                    since = now_sql(engine)
+                    post_tips(port, public, args.escalations, 10)
+                    wait_steps(engine, since, args.escalations, 60)
+                    healthy, healthy_by = lateness(engine, since)
 
-                subprocess.run(
-                    [sys.executable, "-m", "tipline", "init"],
-                    check=True,
-                    env={**env, "TIPLINE_CONFIG": str(short_config)},
-                    capture_output=True,
-                )
-                # B. healthy worker: lateness of timer-driven steps
-                since = now_sql(engine)
-                post_tips(port, public, args.escalations, 10)
-                wait_steps(engine, since, args.escalations, 60)
-                healthy, healthy_by = lateness(engine, since)
+                    # C. Redis loses every job mid-wait
+                    since = now_sql(engine)
+                    post_tips(port, public, args.escalations, 10)
+                    time.sleep(1.0)
+                    redis.Redis.from_url(redis_url).flushdb()
+                    wait_steps(engine, since, args.escalations, 60)
+                    flushed, flushed_by = lateness(engine, since)
 
-                # C. Redis loses every job mid-wait
-                since = now_sql(engine)
-                post_tips(port, public, args.escalations, 10)
-                time.sleep(1.0)
-                redis.Redis.from_url(redis_url).flushdb()
-                wait_steps(engine, since, args.escalations, 60)
-                flushed, flushed_by = lateness(engine, since)
-
-                # D. Redis stopped altogether mid-wait
-                since = now_sql(engine)
-                post_tips(port, public, 50, 10)
-                time.sleep(1.0)
-                redis_proc.kill()
-                wait_steps(engine, since, 50, 60)
-                gone, gone_by = lateness(engine, since)
+                    # D. Redis stopped altogether mid-wait
+                    since = now_sql(engine)
+                    post_tips(port, public, 50, 10)
+                    time.sleep(1.0)
+                    redis_proc.kill()
+                    wait_steps(engine, since, 50, 60)
+                    gone, gone_by = lateness(engine, since)
             engine.dispose()
     finally:
         fake.server.shutdown()
@@ -321,9 +336,10 @@ def main() -> None:  # noqa: PLR0915 - one scenario after another
         )
         + f"  missing {missing}"
     )
-    print(figures("B. step lateness, healthy worker", healthy) + f"  by {healthy_by}")
-    print(figures("C. step lateness, Redis FLUSHDB mid-wait", flushed) + f"  by {flushed_by}")
-    print(figures("D. step lateness, Redis stopped mid-wait", gone) + f"  by {gone_by}")
+    if not args.only_a:
+        print(figures("B. step lateness, healthy worker", healthy) + f"  by {healthy_by}")
+        print(figures("C. step lateness, Redis FLUSHDB mid-wait", flushed) + f"  by {flushed_by}")
+        print(figures("D. step lateness, Redis stopped mid-wait", gone) + f"  by {gone_by}")
     print("targets: A p99 < 500 ms; B p99 <= 2000 ms; C, D <= sweeper interval (2 s) + 2 s")
 
 

@@ -10,14 +10,15 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import Session
 
 from tipline.models import Alert, AuditEvent, Incident, IncidentTip, Tip, User
-from tipline.staff.access import STATUSES, allowed, viewable, visible_schools
+from tipline.staff.access import STATUSES, viewable, visible_schools
 from tipline.triage import SEVERITIES
 
 WINDOWS = (7, 30)
+UNACKED_SHOWN = 200  # the dashboard lists this many unacknowledged critical tips at most
 # What counts as a human touching a case (a view alone does not).
 STAFF_ACTIONS = (
     "alert.acked",
@@ -81,12 +82,10 @@ def build(session: Session, user: User, now: datetime) -> Board:
     delays = [(first[t[0]] - t[4]).total_seconds() for t in tips if t[0] in first]
     return Board(
         counts=sorted(counts.values(), key=lambda c: (c.school, c.days)),
-        unacked_critical=[
-            row
-            for row in unacked_critical(session, names)
-            if (tip := session.get(Tip, row.tip_id)) is not None
-            and allowed(session, user, tip, "view")  # no codes of tips the login may not view
-        ],
+        # No codes of tips the login may not view (the queue's own filter, in the query).
+        unacked_critical=unacked_critical(
+            session, names, viewable(session, user, select(Tip).where(Tip.school_id.in_(names)))
+        ),
         median_first_action=timedelta(seconds=statistics.median(delays)) if delays else None,
         acted_on=len(delays),
         untouched=len(tips) - len(delays),
@@ -111,8 +110,11 @@ def first_actions(session: Session, tip_ids: list[str]) -> dict[str, datetime]:
     return found
 
 
-def unacked_critical(session: Session, names: dict[int, str]) -> list[Unacked]:
-    """Critical tips not closed whose alert (their own, or their incident's) nobody acked."""
+def unacked_critical(
+    session: Session, names: dict[int, str], seen: ColumnElement[bool] | None = None
+) -> list[Unacked]:
+    """Critical tips not closed whose alert (their own, or their incident's) nobody acked,
+    longest waiting first (at most UNACKED_SHOWN), among those `seen` selects."""
     acked_own = select(Alert.tip_id).where(Alert.status == "acked")
     acked_incident = (
         select(IncidentTip.tip_id)
@@ -128,7 +130,9 @@ def unacked_critical(session: Session, names: dict[int, str]) -> list[Unacked]:
             Tip.status != "closed",
             Tip.id.not_in(acked_own),
             Tip.id.not_in(acked_incident),
+            seen if seen is not None else true(),
         )
         .order_by(Tip.created_at)
+        .limit(UNACKED_SHOWN)
     )
     return [Unacked(tip_id, code, names[sid], at) for tip_id, code, sid, at in rows]
