@@ -11,6 +11,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from twilio.request_validator import RequestValidator
 from werkzeug.test import TestResponse
 
@@ -146,7 +148,15 @@ def reset_state(app: Flask) -> None:
         tables = [t for t in reversed(db.metadata.sorted_tables)]
         if db.engine.dialect.name == "postgresql":
             names = ", ".join(f'"{t.name}"' for t in tables)
-            db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            for attempt in range(5):
+                try:
+                    db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+                    break
+                except OperationalError:  # a deadlock with a write the last test left running
+                    db.session.rollback()
+                    if attempt == 4:
+                        raise
+                    time.sleep(0.2)
         else:
             for table in tables:
                 db.session.execute(table.delete())

@@ -37,7 +37,7 @@ from tipline.intake.records import conversation, school_by_slug
 from tipline.models import School, Tip
 from tipline.platform.queueing import enqueue_fetch_media, hand_off_route
 from tipline.platform.ratelimit import LimiterUnavailable, Limits, RateLimited
-from tipline.platform.services import services
+from tipline.platform.services import Services, services
 from tipline.web.report.forms import FollowupForm, ReplyForm, TipForm
 from tipline.web.report.i18n import pick_lang, strings
 
@@ -100,24 +100,14 @@ def _tip(school: str) -> ResponseReturnValue:
         abort(404)
     lang = pick_lang()
     form = TipForm()
-    budget = current_app.config.get(BUDGET_CONFIG) or formtokens.Budget()
     svc = services()
     fresh = False
     if form.is_submitted():
         g.tip_token_redeemed = True
-        try:
-            fresh = formtokens.redeem(
-                svc,
-                current_app.secret_key or "",
-                form.form_token.data or "",
-                school=found.slug,
-                session_id=_session_id(),
-                budget=budget,
-            )
-        except formtokens.FormRefused as e:
-            status, title, body = FORM_REFUSALS[e.reason]
-            link = url_for("report.tip", school=found.slug, lang=lang)
-            return _notice(lang, title, strings(lang)[body], status, link=link)
+        redeemed = _redeem(svc, form, found.slug, lang)
+        if not isinstance(redeemed, bool):
+            return redeemed
+        fresh = redeemed
     if form.validate_on_submit():
         try:
             receipt = web.submit_web_tip(
@@ -143,7 +133,7 @@ def _tip(school: str) -> ResponseReturnValue:
             hand_off_route(svc, receipt.tip.id, receipt.tip.code)
             if receipt.attachment_id is not None:  # checked in the sandbox, never here
                 enqueue_fetch_media(svc, receipt.attachment_id)
-            formtokens.spend(svc, _session_id(), budget)
+            formtokens.spend(svc, _session_id(), _budget())
             return _page("report/receipt.html", lang, school=found, receipt=receipt)
     # Every rendering gets a token of its own, also after an error: the last one is used up.
     form.form_token.data = formtokens.issue(current_app.secret_key or "", found.slug, _session_id())
@@ -158,6 +148,29 @@ def _tip(school: str) -> ResponseReturnValue:
     )
 
 
+def _budget() -> formtokens.Budget:
+    budget: formtokens.Budget = current_app.config.get(BUDGET_CONFIG) or formtokens.Budget()
+    return budget
+
+
+def _redeem(svc: Services, form: TipForm, slug: str, lang: str) -> bool | ResponseReturnValue:
+    """Spend the form's single-use token within the session's budget: whether the session is
+    new (flood mode counts those), or the page that says why the post is refused."""
+    try:
+        return formtokens.redeem(
+            svc,
+            current_app.secret_key or "",
+            form.form_token.data or "",
+            school=slug,
+            session_id=_session_id(),
+            budget=_budget(),
+        )
+    except formtokens.FormRefused as e:
+        status, title, body = FORM_REFUSALS[e.reason]
+        link = url_for("report.tip", school=slug, lang=lang)
+        return _notice(lang, title, strings(lang)[body], status, link=link)
+
+
 def _tip_without_database(slug: str, down: SQLAlchemyError) -> ResponseReturnValue:
     """`_tip` from the configuration file and the spool; the receipt is shown as usual."""
     svc = services()
@@ -169,21 +182,10 @@ def _tip_without_database(slug: str, down: SQLAlchemyError) -> ResponseReturnVal
         raise down  # a school the file does not name: the usual "try again later" page
     lang = pick_lang()
     form = TipForm()
-    budget = current_app.config.get(BUDGET_CONFIG) or formtokens.Budget()
     if form.is_submitted() and not g.get("tip_token_redeemed"):
-        try:
-            formtokens.redeem(
-                svc,
-                current_app.secret_key or "",
-                form.form_token.data or "",
-                school=found.slug,
-                session_id=_session_id(),
-                budget=budget,
-            )
-        except formtokens.FormRefused as e:
-            status, title, body = FORM_REFUSALS[e.reason]
-            link = url_for("report.tip", school=found.slug, lang=lang)
-            return _notice(lang, title, strings(lang)[body], status, link=link)
+        redeemed = _redeem(svc, form, found.slug, lang)
+        if not isinstance(redeemed, bool):
+            return redeemed
     if form.validate_on_submit():
         try:
             receipt = outage.receive_web_offline(
@@ -202,7 +204,7 @@ def _tip_without_database(slug: str, down: SQLAlchemyError) -> ResponseReturnVal
             log.error("report.tip: the spool could not take the tip (%s)", type(e).__name__)
             raise down from None
         else:
-            formtokens.spend(svc, _session_id(), budget)
+            formtokens.spend(svc, _session_id(), _budget())
             return _page("report/receipt.html", lang, school=found, receipt=receipt)
     form.form_token.data = formtokens.issue(current_app.secret_key or "", found.slug, _session_id())
     return _page(
