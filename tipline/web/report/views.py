@@ -135,7 +135,12 @@ def _tip(school: str) -> ResponseReturnValue:
                 enqueue_fetch_media(svc, receipt.attachment_id)
             formtokens.spend(svc, _session_id(), _budget())
             return _page("report/receipt.html", lang, school=found, receipt=receipt)
-    # Every rendering gets a token of its own, also after an error: the last one is used up.
+    return _form_page(found, form, lang)
+
+
+def _form_page(found: School | SchoolConfig, form: TipForm, lang: str) -> ResponseReturnValue:
+    """The tip form. Every rendering gets a token of its own, also after an error: the last
+    one is used up."""
     form.form_token.data = formtokens.issue(current_app.secret_key or "", found.slug, _session_id())
     return _page(
         "report/tip.html",
@@ -206,16 +211,7 @@ def _tip_without_database(slug: str, down: SQLAlchemyError) -> ResponseReturnVal
         else:
             formtokens.spend(svc, _session_id(), _budget())
             return _page("report/receipt.html", lang, school=found, receipt=receipt)
-    form.form_token.data = formtokens.issue(current_app.secret_key or "", found.slug, _session_id())
-    return _page(
-        "report/tip.html",
-        lang,
-        school=found,
-        form=form,
-        hours=_hours(found, lang),
-        switch_url=url_for("report.tip", school=found.slug, lang=strings(lang)["switch_lang"]),
-        action=url_for("report.tip", school=found.slug, lang=lang),
-    )
+    return _form_page(found, form, lang)
 
 
 def _discard_session() -> None:
