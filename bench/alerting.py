@@ -79,7 +79,7 @@ class FakeTwilio:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                at = time.perf_counter()
+                at = time.time()
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
                 form = {k: v[-1] for k, v in parse_qs(raw).items()}
                 kind = "CA" if self.path.endswith("/Calls.json") else "SM"
@@ -139,8 +139,9 @@ def own_redis(workdir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
         proc.wait()
 
 
-def post_tips(port: int, public: str, n: int, rate: float) -> list[tuple[float, str]]:
-    """Signed webhooks, `rate` a second, each from a new phone: (sent at, tip code)."""
+def post_tips(port: int, public: str, n: int, rate: float) -> list[tuple[float, str, float]]:
+    """Signed webhooks, `rate` a second, each from a new phone: (sent at, tip code, answered
+    at), wall-clock seconds (the fake Twilio and PostgreSQL note times on the same clock)."""
     validator = RequestValidator(AUTH_TOKEN)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     out = []
@@ -156,7 +157,7 @@ def post_tips(port: int, public: str, n: int, rate: float) -> list[tuple[float, 
             "NumMedia": "0",
         }
         sig = validator.compute_signature(public + "/sms/inbound", params)
-        t0 = time.perf_counter()
+        t0 = time.time()
         conn.request(
             "POST",
             "/sms/inbound",
@@ -169,7 +170,7 @@ def post_tips(port: int, public: str, n: int, rate: float) -> list[tuple[float, 
         reply = conn.getresponse().read().decode()
         m = re.search(r"\bT\d{4,}\b", reply)
         if m:
-            out.append((t0, m.group(0)))
+            out.append((t0, m.group(0), time.time()))
     conn.close()
     return out
 
@@ -217,6 +218,37 @@ def wait_steps(engine: Any, since: str, count: int, timeout: float) -> None:
         if done and done >= count:
             return
         time.sleep(0.2)
+
+
+def breakdown(
+    engine: Any, sent: list[tuple[float, str, float]], arrived: dict[str, float | None], n: int
+) -> list[str]:
+    """Where the time of the `n` slowest pages went: each stage's wall-clock time after the
+    webhook was sent (the tip row and the alert row as PostgreSQL stamped them, the first
+    send attempt's start, the fake Twilio's arrival)."""
+    late = sorted(
+        ((arrived[code] or float("inf")) - t0, t0, code, answered)
+        for t0, code, answered in sent
+    )[-n:]
+    lines = []
+    with engine.connect() as conn:
+        for _, t0, code, answered in late:
+            row = conn.execute(
+                text(
+                    "SELECT t.created_at, a.created_at, min(da.started_at) FROM tip t "
+                    "LEFT JOIN alert a ON a.tip_id = t.id LEFT JOIN delivery d ON d.alert_id = a.id "
+                    "LEFT JOIN delivery_attempt da ON da.outbound_id = d.outbound_id "
+                    "WHERE t.code = :code GROUP BY t.created_at, a.created_at"
+                ),
+                {"code": code},
+            ).first()
+            stamps = [answered, *(r.timestamp() if r else None for r in (row or (None,) * 3))]
+            stamps.append(arrived[code])
+            lines.append(
+                f"{code}: "
+                + "  ".join("-" if s is None else f"{(s - t0) * 1000:.0f}" for s in stamps)
+            )
+    return lines
 
 
 def now_sql(engine: Any) -> str:
@@ -288,12 +320,12 @@ def main() -> None:  # noqa: PLR0915 - one scenario after another
                 # A. webhook -> first Messages request to the on-duty SRO
                 sent = post_tips(port, public, args.tips, 10)
                 time.sleep(5)
+                arrived = {code: fake.first_to(code, SROS) for _, code, _ in sent}
                 latency = [
-                    (t - t0) * 1000
-                    for t0, code in sent
-                    if (t := fake.first_to(code, SROS)) is not None
+                    (t - t0) * 1000 for t0, code, _ in sent if (t := arrived[code]) is not None
                 ]
                 missing = len(sent) - len(latency)
+                slowest = breakdown(engine, sent, arrived, 10)
                 with engine.begin() as conn:  # stop part A's escalations: they are done
                     conn.execute(text("UPDATE alert SET status = 'acked', next_at = NULL"))
                 if not args.only_a:
@@ -336,6 +368,10 @@ def main() -> None:  # noqa: PLR0915 - one scenario after another
         )
         + f"  missing {missing}"
     )
+    print("   slowest, ms after the webhook was sent: answered, tip row, alert row, send start, "
+          "at Twilio")
+    for line in slowest:
+        print("   " + line)
     if not args.only_a:
         print(figures("B. step lateness, healthy worker", healthy) + f"  by {healthy_by}")
         print(figures("C. step lateness, Redis FLUSHDB mid-wait", flushed) + f"  by {flushed_by}")

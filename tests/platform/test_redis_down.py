@@ -105,3 +105,11 @@ def test_after_a_failed_hand_off_redis_is_left_alone_for_a_moment(
     assert queueing.attempt(svc, lambda: push("d"), "tip d waits")
     assert pushes == ["a", "d"]
     assert svc.redis.lrange(queueing.HANDOFF_KEY, 0, -1) == [b"d"]
+
+
+def test_the_queue_speaks_resp2_whatever_the_client_defaults_to(app: Flask) -> None:
+    """redis-py 8 defaults to RESP3, with which one worker paged a burst of critical tips
+    seconds late (bench/alerting.py A); the connection says RESP2 outright."""
+    conn = services(app).redis
+    assert conn.connection_pool.connection_kwargs["protocol"] == 2
+    assert conn.ping()

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from tipline.db import new_id
 from tipline.models import Alert, Delivery, OutboundMessage
 from tipline.platform import queueing
-from tipline.platform.services import ALERTS_QUEUE, JobKind, Services, services
+from tipline.platform.services import ALERTS_QUEUE, DEFAULT_QUEUE, JobKind, Services, services
 from tipline.vault.keyring import Vault
 
 log = logging.getLogger(__name__)
@@ -201,14 +201,20 @@ def enqueue_sends(
     """Queue a send job per message (after commit); returns the ids Redis did not take.
 
     Those are not lost: their Delivery is due, so the sweeper sends them. `front` ids jump
-    the queue (an SMS page goes ahead of routing jobs that arrived meanwhile).
+    the queue (an SMS page goes ahead of routing jobs that arrived meanwhile); when there are
+    such pages, the step's other messages (voice calls, e-mail) wait on the default queue, so
+    in a burst the next tip's routing and SMS page never queue behind this one's phone calls.
     """
     urgent = set(front)
+    later = DEFAULT_QUEUE if urgent else ALERTS_QUEUE
     # at_front pushes onto the head: push the urgent ones last-first to keep their order.
     ordered = [i for i in reversed(ids) if i in urgent] + [i for i in ids if i not in urgent]
     for n, outbound_id in enumerate(ordered):
         try:
-            _queue_send(svc, outbound_id, attempts, front=outbound_id in urgent)
+            if outbound_id in urgent:
+                _queue_send(svc, outbound_id, attempts, front=True)
+            else:
+                _queue_send(svc, outbound_id, attempts, queue=later)
         except (RedisError, OSError) as e:
             log.warning(
                 "queue unavailable (%s); %d sends wait for the sweeper",
@@ -248,13 +254,14 @@ def _queue_send(
     *,
     at: datetime | None = None,
     front: bool = False,
+    queue: str = ALERTS_QUEUE,
 ) -> None:
     """The send job of one attempt, now or `at` a time; Redis errors propagate."""
     send = svc.job(JobKind.SEND)
-    queue, job_id = svc.queue(ALERTS_QUEUE), send_job_id(outbound_id, attempts)
+    rq_queue, job_id = svc.queue(queue), send_job_id(outbound_id, attempts)
     if at is None:
-        queue.enqueue(
+        rq_queue.enqueue(
             send, outbound_id, job_id=job_id, result_ttl=0, failure_ttl=86400, at_front=front
         )
     else:
-        queue.enqueue_at(at, send, outbound_id, job_id=job_id, result_ttl=0, failure_ttl=86400)
+        rq_queue.enqueue_at(at, send, outbound_id, job_id=job_id, result_ttl=0, failure_ttl=86400)
