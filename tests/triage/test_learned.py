@@ -224,3 +224,52 @@ def test_a_benign_frame_does_not_stop_rounding_up_a_harm_to_someone_vulnerable()
         {"other": 1.0},
     )
     assert combine(rules_classify("zzz"), unsure, found).severity == "high"
+
+
+SURE_HARMLESS = Prediction(
+    "low", "other", {"critical": 0.01, "high": 0.01, "normal": 0.08, "low": 0.9}, {"other": 1.0}
+)
+
+
+def _concepts(text: str):  # type: ignore[no-untyped-def]
+    return default_concepts().find(default_rules().normalizer.normalize(text).text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my friend hit a vape pen someone gave him and now hes limp and not responding",
+        "shes turning blue in the bathroom by the gym",
+        "somebody locked a 6th grader in the equipment shed and we can hear him",
+        "mi amigo no respira bien y se puso azul, baño de hombres",
+        "hay un niño encerrado en el cuarto de limpieza, le pusieron seguro",
+        "my uncle wont let me leave his room",
+    ],
+)
+def test_a_life_in_danger_now_is_critical_whatever_either_layer_said(text: str) -> None:
+    found = _concepts(text)
+    assert found.in_crisis, found
+    verdict = combine(rules_classify("zzz"), SURE_HARMLESS, found)
+    assert verdict.severity == "critical"
+    assert verdict.reasons[0].startswith("concepts: a life in danger now")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "she had a seizure yesterday in class but shes ok now",  # over
+        "what if someone is not breathing, what do i do if that happens",  # only asked
+        "in the movie the guy is locked in the trunk and cant get out",  # a benign frame
+        "lol i almost stopped breathing laughing",  # no crisis words: a figure of speech
+    ],
+)
+def test_a_crisis_that_is_over_asked_about_or_framed_raises_nothing(text: str) -> None:
+    found = _concepts(text)
+    assert not found.in_crisis
+    assert combine(rules_classify("zzz"), SURE_HARMLESS, found).severity != "critical"
+
+
+def test_a_hedge_never_settles_a_crisis() -> None:
+    found = _concepts("jk lol but fr he wont wake up and his lips are blue")
+    assert found.in_crisis
+    assert combine(rules_classify("zzz"), SURE_HARMLESS, found).severity == "critical"

@@ -6,7 +6,9 @@ two things the rules and the model cannot say alone (see `layered.py`):
 - when unsure, round up: a harm that neither layer places at high or above, with no benign frame,
   makes the tip high (a person reads it the same day);
 - a benign frame (a game, a sport, a film, a class, a past event that is over) with nothing
-  immediate may lower a rule's critical to high, never lower, and never the model's.
+  immediate may lower a rule's critical to high, never lower, and never the model's;
+- a life in danger as the tip is written (a body in crisis, someone shut in who cannot get
+  out), outside a benign frame and not settled (over, or only asked about), is critical.
 """
 
 from __future__ import annotations
@@ -44,6 +46,13 @@ class Concepts:
     immediate: bool
     vulnerable: bool
     frame: str  # the benign frame's words as normalized, or ""
+    crisis: str = ""  # the words of a life in danger now, as normalized, or ""
+    settled: bool = False  # it is over, or only asked about
+
+    @property
+    def in_crisis(self) -> bool:
+        """A life in danger now: crisis words, no benign frame, nothing saying it is over."""
+        return bool(self.crisis) and not self.frame and not self.settled
 
     @property
     def benign(self) -> bool:
@@ -57,6 +66,7 @@ class Concepts:
             ("§young", self.vulnerable),
             ("§frame", self.benign),
             ("§urgent", self.urgent),
+            ("§crisis", self.in_crisis),
         )
         return " ".join([f"§{harm}" for harm in self.harms] + [w for w, on in flags if on])
 
@@ -77,11 +87,14 @@ class ConceptSet:
         self.immediacy = _compile(data["immediacy"]["words"], normalizer)
         self.vulnerability = _compile(data["vulnerability"]["words"], normalizer)
         self.benign = _compile(data["benign"]["words"], normalizer)
+        self.crisis = _compile(data["crisis"]["words"], normalizer)
+        self.settled = _compile(data["settled"]["words"], normalizer)
 
     def find(self, text: str) -> Concepts:
         """The concepts in a normalized text (`Normalized.text`)."""
         harms = tuple(name for name, pattern in self.harms.items() if pattern.search(text))
-        if not harms:
+        crisis = self.crisis.search(text)
+        if not harms and crisis is None:
             return Concepts((), immediate=False, vulnerable=False, frame="")
         frame = self.benign.search(text)
         return Concepts(
@@ -89,6 +102,8 @@ class ConceptSet:
             immediate=self.immediacy.search(text) is not None,
             vulnerable=self.vulnerability.search(text) is not None,
             frame=frame.group() if frame else "",
+            crisis=crisis.group() if crisis else "",
+            settled=crisis is not None and self.settled.search(text) is not None,
         )
 
 

@@ -8,7 +8,9 @@
 4. Concepts (`concepts.py`) compose what neither layer says alone: a harm that is immediate or
    concerns someone vulnerable lets the model call critical at a lower threshold; a benign frame
    with nothing immediate reads a rule's critical as high; a harm neither layer places at high
-   is rounded up to high when the model is not sure it is harmless.
+   is rounded up to high when the model is not sure it is harmless; a life in danger now (a
+   body in crisis, someone shut in who cannot get out), outside a benign frame and not over or
+   only asked about, is critical whatever either layer said.
 
 Each reason line says which layer decided, so staff can see why a tip paged the SRO.
 """
@@ -90,6 +92,11 @@ def combine(ruled: Verdict, prediction: Prediction, concepts: Concepts = NO_CONC
                 f"model: reads like tips about {ABOUT[category]} "
                 f"({prediction.severity} {prediction.confidence:.2f})",
             )
+    if level < _CRITICAL and concepts.in_crisis:
+        level = _CRITICAL
+        if not matched:
+            category = prediction.category
+        lines.insert(0, f'concepts: a life in danger now ("{concepts.crisis}"): critical')
     if level < _HIGH and concepts.harms and (not concepts.benign or concepts.vulnerable):
         sure = prediction.severity_probs["critical"] + prediction.severity_probs["high"]
         if sure >= UNSURE or not ALWAYS_HIGH.isdisjoint(concepts.harms):
