@@ -326,6 +326,10 @@ def main() -> None:  # noqa: PLR0915 - one scenario after another
                 ]
                 missing = len(sent) - len(latency)
                 slowest = breakdown(engine, sent, arrived, 10)
+                chunks = [
+                    [(arrived[c] - t0) * 1000 for t0, c, _ in sent[i : i + 100] if arrived[c]]
+                    for i in range(0, len(sent), 100)
+                ]
                 with engine.begin() as conn:  # stop part A's escalations: they are done
                     conn.execute(text("UPDATE alert SET status = 'acked', next_at = NULL"))
                 if not args.only_a:
@@ -368,8 +372,14 @@ def main() -> None:  # noqa: PLR0915 - one scenario after another
         )
         + f"  missing {missing}"
     )
-    print("   slowest, ms after the webhook was sent: answered, tip row, alert row, send start, "
-          "at Twilio")
+    print(
+        "   by 100 tips in order, p50/max ms: "
+        + "  ".join(f"{statistics.median(c):.0f}/{max(c):.0f}" for c in chunks if c)
+    )
+    print(
+        "   slowest, ms after the webhook was sent: answered, tip row, alert row, send start, "
+        "at Twilio"
+    )
     for line in slowest:
         print("   " + line)
     if not args.only_a:

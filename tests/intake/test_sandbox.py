@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import zlib
+from datetime import timedelta
 
 import pytest
 from flask import Flask
@@ -32,8 +33,9 @@ from tests.support.media import (
     send_mms,
 )
 from tests.support.web import post_tip
+from tipline.db import utcnow
 from tipline.extensions import db
-from tipline.intake import sandbox
+from tipline.intake import media, sandbox
 from tipline.models import Attachment, AuditEvent, DataKey, Tip
 from tipline.platform.services import MEDIA_QUEUE, PAGER_QUEUES, services
 from workers.allowlist import JobWorker
@@ -261,3 +263,39 @@ def test_a_clean_upload_is_sealed_under_a_new_key_and_the_raw_one_is_shredded(
     assert att.data_key_id not in (None, raw_key)
     with app.app_context():
         assert db.session.get(DataKey, raw_key) is None
+
+
+# -- a busy machine is not the file's fault ------------------------------------------------------
+
+
+def _upload_that_times_out(app: Flask) -> str:
+    app.config[SANDBOX_LIMITS] = sandbox.Limits(wall=0.05)  # a machine too busy to check in time
+    upload = (small_png(), "a.png", "image/png")
+    assert post_tip(app.test_client(), "see attached", attachment=upload).status_code == 200
+    att_id = only_attachment(app).id
+    run_media_worker(app)
+    assert attachment_state(app, att_id) == "checking"  # kept for another try, not refused
+    return att_id
+
+
+def test_a_file_the_sandbox_ran_out_of_time_on_is_checked_again_later(app: Flask) -> None:
+    att_id = _upload_that_times_out(app)
+    later = utcnow() + media.RETRY_FIRST + timedelta(seconds=1)
+    with app.app_context():
+        svc = services(app)
+        assert media.retry_at(svc, att_id) is not None  # the job schedules itself for then
+        assert media.process(db.session, svc, att_id, now=utcnow()) == "pending"  # too early
+        stored = media.process(db.session, svc, att_id, now=later, limits=sandbox.Limits())
+        assert stored == "stored"
+    assert attachment_state(app, att_id) == "stored"
+
+
+def test_a_file_that_times_out_every_time_is_refused_after_its_second_try(app: Flask) -> None:
+    att_id = _upload_that_times_out(app)
+    later = utcnow() + media.RETRY_FIRST + timedelta(seconds=1)
+    with app.app_context():
+        svc = services(app)
+        slow = sandbox.Limits(wall=0.05)
+        assert media.process(db.session, svc, att_id, now=later, limits=slow) == "rejected"
+    assert attachment_state(app, att_id) == "rejected"
+    assert rejected_reason(app, att_id) == "timeout"

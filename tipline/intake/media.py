@@ -39,6 +39,11 @@ RETRY_FIRST = timedelta(seconds=30)
 RETRY_MAX = timedelta(minutes=15)
 _RETRY_KEY = "tipline:media-retry:"  # + attachment id: a Redis hash {attempts, not_before}
 _DELETE_KEY = "tipline:media-delete-retry:"  # the same, for the delete at Twilio
+# A file the sandbox ran out of wall-clock time on is checked once more later, when the machine
+# may be less busy; a second timeout refuses it (a hostile file times out every time). Memory
+# and CPU limits are the file's own doing: refused at once.
+SANDBOX_TRIES = 2
+_TIMEOUTS_KEY = "tipline:media-timeouts:"  # + attachment id: how often the sandbox timed out
 
 
 def sniff(data: bytes) -> str | None:
@@ -56,6 +61,9 @@ def process(
     """The media job's work: check a web upload (`check_upload`), or fetch an MMS's media."""
     status = session.scalar(select(Attachment.status).where(Attachment.id == attachment_id))
     if status == CHECKING:
+        not_before = retry_at(services, attachment_id)
+        if not_before is not None and (now or utcnow()) < not_before:
+            return "pending"  # the sandbox timed out: checked again after the wait
         return check_upload(session, services, attachment_id, limits)
     return fetch_and_store(session, services, attachment_id, now, limits)
 
@@ -119,10 +127,37 @@ def check_upload(
     try:
         cleaned = sandbox.clean(raw, limits)
     except sandbox.Refused as e:
+        if _try_again_later(services, attachment_id, e.reason):
+            return "pending"
         return _finish(session, attachment_id, "rejected", e.reason, expect=CHECKING)
     finally:
         del raw
+    _forget(services, attachment_id, _TIMEOUTS_KEY)
     return _seal_clean(session, services, attachment_id, cleaned, expect=CHECKING, rekey=True)
+
+
+def _try_again_later(services: Services, attachment_id: str, reason: str) -> bool:
+    """After a sandbox timeout that was not yet the last try: the wait before the next one is
+    recorded (the media job schedules itself for then) and True is returned."""
+    if reason != "timeout":
+        return False
+    try:
+        key = _TIMEOUTS_KEY + attachment_id
+        timeouts = int(services.redis.incr(key))
+        services.redis.expire(key, GIVE_UP_AFTER)
+    except (RedisError, OSError):
+        return False  # no record of tries: refuse rather than loop
+    if timeouts >= SANDBOX_TRIES:
+        _forget(services, attachment_id, _TIMEOUTS_KEY)
+        return False
+    _back_off(services, attachment_id, utcnow())
+    log.warning(
+        "attachment %s: the sandbox ran out of time (try %d of %d); checked again later",
+        attachment_id,
+        timeouts,
+        SANDBOX_TRIES,
+    )
+    return True
 
 
 def _fetch(
@@ -257,7 +292,10 @@ def _store(
         # (a HEIC becomes a JPEG and is stored under that type).
         cleaned = sandbox.clean(data, limits)
     except sandbox.Refused as e:
+        if _try_again_later(services, attachment_id, e.reason):
+            return "pending"  # downloaded again then: Twilio keeps the media until it is stored
         return _finish(session, attachment_id, "rejected", e.reason)
+    _forget(services, attachment_id, _TIMEOUTS_KEY)
     return _seal_clean(session, services, attachment_id, cleaned, expect="pending", rekey=False)
 
 

@@ -35,7 +35,10 @@ HARMS = (
     "violence",
     "self_harm",
     "impaired",
+    "mass",
 )
+# harms that a time of today or tomorrow makes critical (`Concepts.imminent`)
+SOON_HARMS = frozenset({"self_harm", "weapon", "explosive"})
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,24 @@ class Concepts:
     vulnerable: bool
     frame: str  # the benign frame's words as normalized, or ""
     crisis: str = ""  # the words of a life in danger now, as normalized, or ""
-    settled: bool = False  # it is over, or only asked about
+    settled: bool = False  # it is over, only asked about, or a figure of speech
+    soon: bool = False  # today or tomorrow, said outright
+    calm: bool = False  # words that take a threat back ("not gonna")
+
+    @property
+    def imminent(self) -> str:
+        """The harm a time makes critical: one's own life, a weapon or a device today or
+        tomorrow, or a threat to many with a day named; "" when none (or framed, settled, or
+        taken back)."""
+        if self.frame or self.settled or self.calm:
+            return ""
+        if self.soon:
+            for harm in self.harms:
+                if harm in SOON_HARMS:
+                    return harm
+        if "mass" in self.harms and self.immediate:
+            return "mass"
+        return ""
 
     @property
     def in_crisis(self) -> bool:
@@ -67,6 +87,7 @@ class Concepts:
             ("§frame", self.benign),
             ("§urgent", self.urgent),
             ("§crisis", self.in_crisis),
+            ("§imminent", bool(self.imminent)),
         )
         return " ".join([f"§{harm}" for harm in self.harms] + [w for w, on in flags if on])
 
@@ -89,6 +110,8 @@ class ConceptSet:
         self.benign = _compile(data["benign"]["words"], normalizer)
         self.crisis = _compile(data["crisis"]["words"], normalizer)
         self.settled = _compile(data["settled"]["words"], normalizer)
+        self.soon = _compile(data["soon"]["words"], normalizer)
+        self.calm = _compile(data["calm"]["words"], normalizer)
 
     def find(self, text: str) -> Concepts:
         """The concepts in a normalized text (`Normalized.text`)."""
@@ -103,7 +126,9 @@ class ConceptSet:
             vulnerable=self.vulnerability.search(text) is not None,
             frame=frame.group() if frame else "",
             crisis=crisis.group() if crisis else "",
-            settled=crisis is not None and self.settled.search(text) is not None,
+            settled=self.settled.search(text) is not None,
+            soon=self.soon.search(text) is not None,
+            calm=self.calm.search(text) is not None,
         )
 
 

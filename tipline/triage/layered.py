@@ -97,6 +97,12 @@ def combine(ruled: Verdict, prediction: Prediction, concepts: Concepts = NO_CONC
         if not matched:
             category = prediction.category
         lines.insert(0, f'concepts: a life in danger now ("{concepts.crisis}"): critical')
+    elif level < _CRITICAL and concepts.imminent:
+        level = _CRITICAL
+        if not matched:
+            category = prediction.category
+        what = concepts.imminent.replace("_", " ")
+        lines.insert(0, f"concepts: {what} with a time that is near: critical")
     if level < _HIGH and concepts.harms and (not concepts.benign or concepts.vulnerable):
         sure = prediction.severity_probs["critical"] + prediction.severity_probs["high"]
         if sure >= UNSURE or not ALWAYS_HIGH.isdisjoint(concepts.harms):
