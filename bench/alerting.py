@@ -227,8 +227,7 @@ def breakdown(
     webhook was sent (the tip row and the alert row as PostgreSQL stamped them, the first
     send attempt's start, the fake Twilio's arrival)."""
     late = sorted(
-        ((arrived[code] or float("inf")) - t0, t0, code, answered)
-        for t0, code, answered in sent
+        ((arrived[code] or float("inf")) - t0, t0, code, answered) for t0, code, answered in sent
     )[-n:]
     lines = []
     with engine.connect() as conn:
@@ -236,7 +235,8 @@ def breakdown(
             row = conn.execute(
                 text(
                     "SELECT t.created_at, a.created_at, min(da.started_at) FROM tip t "
-                    "LEFT JOIN alert a ON a.tip_id = t.id LEFT JOIN delivery d ON d.alert_id = a.id "
+                    "LEFT JOIN alert a ON a.tip_id = t.id "
+                    "LEFT JOIN delivery d ON d.alert_id = a.id "
                     "LEFT JOIN delivery_attempt da ON da.outbound_id = d.outbound_id "
                     "WHERE t.code = :code GROUP BY t.created_at, a.created_at"
                 ),

@@ -23,7 +23,7 @@ from tests.support.alerting import (
 from tests.support.fakes import FakeTwilio
 from tests.support.policies import policy, step
 from tipline.db import utcnow
-from tipline.platform.services import ALERTS_QUEUE, QUEUE_NAMES, services
+from tipline.platform.services import ALERTS_QUEUE, DEFAULT_QUEUE, QUEUE_NAMES, services
 from workers import jobs
 from workers.allowlist import JobWorker
 from workers.runner import dispatch_marked, dispatch_pending
@@ -117,3 +117,42 @@ def test_jobs_that_run_twice_send_once(
     assert [s[:2] for s in steps(rq_app)] == [(0, 0), (0, 1)]
     assert len(fake_twilio.messages()) == 2
     assert len(fake_twilio.calls()) == 1
+
+
+def test_the_sms_page_leaves_with_its_routing_job_and_the_call_waits_behind_pages(
+    rq_app: Flask, fake_twilio: FakeTwilio, tmp_path: Path
+) -> None:
+    """In a burst, a page handed to a send job waited behind the next tips' routing; the
+    routing job sends it itself, and the voice call queues behind every page."""
+    use_config(rq_app, tmp_path, SHORT)
+    text(rq_app, GUN, "+15551230001")
+    svc = services(rq_app)
+    with rq_app.app_context():
+        dispatch_pending(svc)
+        dispatch_marked(rq_app)
+        alerts = svc.queue(ALERTS_QUEUE)
+        [route_id] = alerts.get_job_ids()
+        JobWorker([alerts], connection=svc.redis).work(burst=True, max_jobs=1)
+        [sms] = fake_twilio.messages()  # sent by the routing job: no send job was queued
+        assert sms.form["To"] in (RUIZ, CHEN)
+        assert fake_twilio.calls() == []
+        assert alerts.get_job_ids() == []
+        [call_job] = svc.queue(DEFAULT_QUEUE).get_job_ids()
+        assert call_job.startswith("send-")
+        assert route_id.startswith("route-")
+
+
+def test_a_page_its_routing_job_could_not_send_is_retried(
+    rq_app: Flask, fake_twilio: FakeTwilio, tmp_path: Path
+) -> None:
+    use_config(rq_app, tmp_path, SHORT)
+    fake_twilio.failures = [500]  # Twilio's answer to the routing job's page
+    text(rq_app, GUN, "+15551230001")
+    work(rq_app)
+    deadline = time.monotonic() + 60
+    while len(fake_twilio.messages()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        work(rq_app)  # rq's scheduler queues the retry once it is due
+    first, second = fake_twilio.messages()[:2]
+    assert first.form["To"] == second.form["To"]
+    assert first.form["To"] in (RUIZ, CHEN)

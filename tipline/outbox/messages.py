@@ -196,17 +196,23 @@ def send_job_id(outbound_id: str, attempts: int) -> str:
 
 
 def enqueue_sends(
-    svc: Services, ids: Sequence[str], *, front: Sequence[str] = (), attempts: int = 0
+    svc: Services,
+    ids: Sequence[str],
+    *,
+    front: Sequence[str] = (),
+    attempts: int = 0,
+    behind: bool = False,
 ) -> list[str]:
     """Queue a send job per message (after commit); returns the ids Redis did not take.
 
     Those are not lost: their Delivery is due, so the sweeper sends them. `front` ids jump
     the queue (an SMS page goes ahead of routing jobs that arrived meanwhile); when there are
     such pages, the step's other messages (voice calls, e-mail) wait on the default queue, so
-    in a burst the next tip's routing and SMS page never queue behind this one's phone calls.
+    in a burst the next tip's routing and SMS page never queue behind this one's phone calls
+    (`behind` says so when the pages went out already, sent by the caller).
     """
     urgent = set(front)
-    later = DEFAULT_QUEUE if urgent else ALERTS_QUEUE
+    later = DEFAULT_QUEUE if urgent or behind else ALERTS_QUEUE
     # at_front pushes onto the head: push the urgent ones last-first to keep their order.
     ordered = [i for i in reversed(ids) if i in urgent] + [i for i in ids if i not in urgent]
     for n, outbound_id in enumerate(ordered):
@@ -228,9 +234,13 @@ def enqueue_sends(
 def requeue_owed(svc: Services, owed_sends: Sequence[tuple[str, int]]) -> list[str]:
     """Enqueue owed sends that have no live job in Redis (flushed, lost, failed); returns the
     ids Redis did not take (it is down: the caller sends them itself)."""
+    try:
+        live = queueing.live_jobs(svc, [send_job_id(i, n) for i, n in owed_sends])
+    except (RedisError, OSError):
+        return [i for i, _ in owed_sends]
     for n, (outbound_id, attempts) in enumerate(owed_sends):
         try:
-            if queueing.job_is_live(svc, send_job_id(outbound_id, attempts)):
+            if send_job_id(outbound_id, attempts) in live:
                 continue
             _queue_send(svc, outbound_id, attempts)
             log.warning("send %s had no job in Redis; queued again", outbound_id)

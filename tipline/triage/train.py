@@ -5,9 +5,10 @@ is seeded, the solver (lbfgs) has no randomness, and every number written is rou
 same corpus gives a byte-identical `linear.json.gz` (gzip without a timestamp).
 
 The thresholds are chosen on out-of-fold predictions of the whole training corpus (k seeded,
-stratified folds; never the frozen split): the pair of critical thresholds (plain, and lower for a text whose
-concepts are urgent) with the best precision at which the rules and the model together still
-find `CRITICAL_RECALL` of the critical tips; then the highest for "high or above".
+stratified folds; never the frozen split): the pair of critical thresholds (plain, and lower
+for a text whose concepts are urgent) with the best precision at which the rules and the model
+together still find `CRITICAL_RECALL` of the critical tips; then the highest for "high or
+above".
 The final weights are then fitted on the whole training corpus.
 """
 
