@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from datetime import timedelta
 
+import pytest
 from flask import Flask
 from sqlalchemy import select
 
@@ -134,3 +135,21 @@ def test_a_schools_own_places_count_as_places(app: Flask) -> None:
     assert count(app, Incident) == 2  # the pit's fight (2 tips), the annex's
     with app.app_context():
         assert sorted(i.tip_count for i in db.session.scalars(select(Incident))) == [1, 2]
+
+
+def test_an_event_behind_a_hundred_newer_ones_is_paged_again_not_lost(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tip is compared with the most recent incidents only (a burst of distinct events made
+    each routing slower than the last); one about an older event opens its own and pages."""
+    monkeypatch.setattr(incidents, "CANDIDATES", 3)
+    route(app, add_tip(app, "fight in the cafeteria right now", T0), T0)
+    for n, place in enumerate(("gym", "library", "band room")):
+        at = T0 + timedelta(seconds=n + 1)
+        route(app, add_tip(app, f"fight in the {place} right now", at), at)
+    at = T0 + timedelta(seconds=10)
+    route(app, add_tip(app, "fight in the gym still going", at), at)  # within the 3: joins
+    assert count(app, Incident) == 4
+    route(app, add_tip(app, "the fight in the cafeteria is still going", at), at)
+    assert count(app, Incident) == 5  # behind 3 newer ones: its own incident
+    assert count(app, Alert) == 5  # and it paged

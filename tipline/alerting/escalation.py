@@ -306,11 +306,12 @@ def run_step(
         recipients=names,
         late_s=round((now - due).total_seconds(), 1),
     )
+    code, slug = alert.tip.code, alert.school.slug  # read before commit expires them
     session.commit()
     log.info(
         "alert %s %s round %d step %d paged %s (%.1fs after due)",
-        alert.tip.code,
-        alert.school.slug,
+        code,
+        slug,
         r,
         s,
         ", ".join(names) or "nobody",
