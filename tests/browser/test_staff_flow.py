@@ -81,6 +81,7 @@ def test_first_sign_in_enrolls_a_second_factor_and_the_next_asks_for_a_code(
     fits(page, "the code page")
     page.fill("#code", "000000" if pyotp.TOTP(secret).now() != "000000" else "111111")
     page.click("main button[type=submit]")
+    page.locator(".error-summary").wait_for()  # the answer may be delayed (sign-in delays)
     assert page.locator(".error-summary").count() == 1  # a wrong code does not get in
     forget_last_code(live.app, RUIZ_EMAIL)
     page.fill("#code", pyotp.TOTP(secret).now())
