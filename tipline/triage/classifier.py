@@ -307,7 +307,9 @@ class _Decision:
         original = self.norm.original
         quotes: list[str] = []
         for i, hit in enumerate(hits):
-            spanned = not mark or i >= _MAX_SPANS_PER_RULE
+            if i >= _MAX_SPANS_PER_RULE:
+                break  # quotes come from the first hits (a long message repeats its words)
+            spanned = not mark
             if spanned and len(quotes) == _MAX_QUOTES:
                 break
             start, end = self.norm.original_span(hit.start, hit.end)

@@ -21,16 +21,12 @@ _MAX_WORD = 24  # longer tokens (links, keyboard mashing) add nothing past this
 
 def word_grams(text: str) -> Counter[str]:
     """Counts of the words and of the pairs of adjacent words within a clause."""
-    grams: Counter[str] = Counter()
-    previous = ""
-    for token in text.split():
-        if token in _BREAKS:
-            previous = ""
-            continue
-        grams[token] += 1
-        if previous:
-            grams[f"{previous} {token}"] += 1
-        previous = token
+    tokens = text.split()
+    grams = Counter(tokens)  # counted in C: a 10 KB message has two thousand words
+    for mark in _BREAKS:
+        grams.pop(mark, None)
+    pairs = zip(tokens, tokens[1:], strict=False)
+    grams.update([f"{a} {b}" for a, b in pairs if a not in _BREAKS and b not in _BREAKS])
     return grams
 
 
