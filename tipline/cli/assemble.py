@@ -15,9 +15,14 @@ from tipline.extensions import db
 from tipline.settings import Settings
 
 
-def build_app(settings: Settings | Mapping[str, str] | None = None, **overrides: Any) -> Flask:
+def build_app(
+    settings: Settings | Mapping[str, str] | None = None,
+    *,
+    async_commit: bool = False,
+    **overrides: Any,
+) -> Flask:
     """`create_app`, with the jobs the domain hands to the queue installed."""
-    return workers.install(create_app(settings, **overrides))
+    return workers.install(create_app(settings, async_commit=async_commit, **overrides))
 
 
 @contextmanager

@@ -51,7 +51,7 @@ def worker(burst: bool, media: str, log_format: str) -> None:
 
     if log_format == "json":
         use_json_logs()
-    run_worker(build_app(), burst=burst, media=media, log_format=log_format)
+    run_worker(build_app(async_commit=True), burst=burst, media=media, log_format=log_format)
 
 
 @click.command()
