@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 ALLOWED: frozenset[str] = frozenset(f"{f.__module__}.{f.__qualname__}" for f in JOBS.values())
 
 
+PUBSUB_POLL = 0.5  # seconds; bounds how long a worker's stop waits for its command thread
+
+
 class ForbiddenJob(RuntimeError):
     """A job named a function that is not one of tipline's jobs; it was not imported."""
 
@@ -62,5 +65,17 @@ class JobWorker(SimpleWorker):
         kwargs.setdefault("job_class", AllowlistJob)
         super().__init__(*args, **kwargs)
 
+    def subscribe(self) -> None:
+        """rq's subscription to its command channel, with a thread that looks up every
+        PUBSUB_POLL seconds rather than rq's 60. redis-py 8.2 joins that thread on stop, and a
+        thread that had already seen the unsubscribe waits out its whole poll first: every
+        worker stop (SIGTERM, a burst run's end, a restart) took up to 60 s."""
+        self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(
+            sleep_time=PUBSUB_POLL, daemon=True, exception_handler=self._pubsub_exception_handler
+        )
 
-__all__ = ["ALLOWED", "AllowlistJob", "ForbiddenJob", "JobWorker"]
+
+__all__ = ["ALLOWED", "PUBSUB_POLL", "AllowlistJob", "ForbiddenJob", "JobWorker"]
