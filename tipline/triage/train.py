@@ -41,7 +41,7 @@ MIN_DF = 2
 MAX_WORDS = 40_000
 MAX_CHARS = 60_000
 C = 10.0
-CRITICAL_RECALL = 0.97  # on the validation split; 0.98 cost precision for no CV recall
+CRITICAL_RECALL = 0.96  # on out-of-fold predictions; 0.97 left CV precision at 0.741 (6,764 tips)
 HIGH_RECALL = 0.95
 DIGITS = 4
 
