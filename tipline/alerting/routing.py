@@ -145,12 +145,13 @@ def route_tip(
         tip.school.slug,
         placement.reason,
     )
+    code, alert_id = tip.code, alert.id  # read before the step's commit expires them
     if resume is not None and resume.last is not None and resume.continued_by(alert):
         # It took over the replaced alert's position: the people paged so far hear of the
         # addition now, and the next step stays due when it was.
         run = escalation.page_update(session, vault, alert, resume.last, now, public_url=public_url)
     else:
         run = escalation.run_step(
-            session, vault, alert.id, alert.token, now, public_url=public_url, executed_by="route"
+            session, vault, alert_id, alert.token, now, public_url=public_url, executed_by="route"
         )
-    return Routed(tip.code, alert.id, placement.reason, run)
+    return Routed(code, alert_id, placement.reason, run)
