@@ -102,11 +102,12 @@ def _engine_options(url: str, *, async_commit: bool = False) -> dict[str, Any]:
     # connect_timeout: a server that does not answer (host down, packets dropped) fails the
     # connect within 2 s, so the SMS webhook still has time to spool the tip and answer.
     # async_commit (the worker's connections): a commit does not wait for the server's disk
-    # flush (about 3.5 ms each on a small server; a routed tip commits four times before its
-    # page is sent). A server crash can undo the last fraction of a second of the worker's
-    # commits, never a tip: intake commits durably, and an undone routing, step or send record
-    # leaves the tip marked for routing or the message owed, so the sweeper does it again (a
-    # page may go out twice; none is lost). A worker crash loses nothing: the server has it.
+    # flush (about 3.5 ms each on a small server; a routed tip's page waits for two: the
+    # routing with its first step, then the send attempt's row). A server crash can undo the
+    # last fraction of a second of the worker's commits, never a tip: intake commits durably,
+    # and an undone routing, step or send record leaves the tip marked for routing or the
+    # message owed, so the sweeper does it again (a page may go out twice; none is lost). A
+    # worker crash loses nothing: the server has it.
     connect_args: dict[str, Any] = {"connect_timeout": 2}
     if async_commit:
         connect_args["options"] = "-c synchronous_commit=off"

@@ -306,14 +306,12 @@ class _Decision:
         One pass maps each hit back to the original text once for both."""
         original = self.norm.original
         quotes: list[str] = []
-        for i, hit in enumerate(hits):
-            if i >= _MAX_SPANS_PER_RULE:
-                break  # quotes come from the first hits (a long message repeats its words)
-            spanned = not mark
-            if spanned and len(quotes) == _MAX_QUOTES:
+        # quotes come from the first hits only: a long message repeats its words
+        for hit in hits[:_MAX_SPANS_PER_RULE]:
+            if not mark and len(quotes) == _MAX_QUOTES:
                 break
             start, end = self.norm.original_span(hit.start, hit.end)
-            if not spanned:
+            if mark:
                 key = (start, end, hit.rule.id)
                 if key not in self.spans:
                     self.spans[key] = Span(start, end, original[start:end], hit.rule.id)
