@@ -92,17 +92,12 @@ def combine(ruled: Verdict, prediction: Prediction, concepts: Concepts = NO_CONC
                 f"model: reads like tips about {ABOUT[category]} "
                 f"({prediction.severity} {prediction.confidence:.2f})",
             )
-    if level < _CRITICAL and concepts.in_crisis:
+    urgent = _urgent_line(concepts) if level < _CRITICAL else None
+    if urgent is not None:
         level = _CRITICAL
         if not matched:
             category = prediction.category
-        lines.insert(0, f'concepts: a life in danger now ("{concepts.crisis}"): critical')
-    elif level < _CRITICAL and concepts.imminent:
-        level = _CRITICAL
-        if not matched:
-            category = prediction.category
-        what = concepts.imminent.replace("_", " ")
-        lines.insert(0, f"concepts: {what} with a time that is near: critical")
+        lines.insert(0, urgent)
     if level < _HIGH and concepts.harms and (not concepts.benign or concepts.vulnerable):
         sure = prediction.severity_probs["critical"] + prediction.severity_probs["high"]
         if sure >= UNSURE or not ALWAYS_HIGH.isdisjoint(concepts.harms):
@@ -117,6 +112,16 @@ def combine(ruled: Verdict, prediction: Prediction, concepts: Concepts = NO_CONC
     reasons = (*lines, *(ruled.reasons if matched else ()))
     severity = SEVERITIES[len(SEVERITIES) - 1 - level]
     return replace(ruled, severity=severity, category=category, reasons=reasons)
+
+
+def _urgent_line(concepts: Concepts) -> str | None:
+    """The reason a tip is critical whatever either layer said, if its concepts give one: a
+    life in danger now, or a harm with a time that is near."""
+    if concepts.in_crisis:
+        return f'concepts: a life in danger now ("{concepts.crisis}"): critical'
+    if concepts.imminent:
+        return f"concepts: {concepts.imminent.replace('_', ' ')} with a time that is near: critical"
+    return None
 
 
 def _floor(ruled: Verdict, concepts: Concepts) -> tuple[int, list[str]]:
